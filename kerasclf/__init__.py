@@ -1,0 +1,23 @@
+"""kerasclf: text classification with Keras 3, from one YAML config to a run folder.
+
+    import kerasclf
+    cfg = kerasclf.load_config("configs/imdb_cnn.yaml")
+    data = kerasclf.load_data(cfg)
+    model = kerasclf.build_model(cfg, data)
+    model.fit(data.train, validation_data=data.validation, epochs=cfg.train.epochs)
+
+Keras runs on PyTorch unless KERAS_BACKEND says otherwise.
+"""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (tfds sources only) quiet
+
+from kerasclf.config import Config, load_config  # noqa: E402
+from kerasclf.data.load import Data, load_data  # noqa: E402
+from kerasclf.errors import UserError  # noqa: E402
+from kerasclf.models.build import build_model  # noqa: E402
+from kerasclf.run import Run, load_run  # noqa: E402
+
+__all__ = ["Config", "Data", "Run", "UserError", "build_model", "load_config", "load_data", "load_run"]
+__version__ = "0.1.0"

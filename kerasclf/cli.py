@@ -1,0 +1,36 @@
+"""What the command-line entry points share: logging, and user errors as one line with exit code 2."""
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+
+from kerasclf.errors import UserError
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="kerasclf: %(message)s", stream=sys.stderr)
+    logging.getLogger("kerasclf").setLevel(logging.INFO)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line (its default also prints the whole usage)."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def entry_point(main):
+    """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit code 2, no traceback."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None) -> int:
+        setup_logging()
+        try:
+            return main(argv) or 0
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    return wrapper

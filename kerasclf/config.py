@@ -1,0 +1,328 @@
+"""The config schema (dataclasses with defaults), YAML loading, merging and `--set` overrides.
+
+    cfg = load_config("configs/imdb_cnn.yaml", overrides=["train.epochs=1"])
+
+Several files merge left to right: later values win, and `inputs` lists concatenate, so a
+combined model is made from single-input configs. Every error is a `UserError` naming the key.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from kerasclf.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    source: str = "sample"  # sample | tfds:NAME | aclImdb folder or .tar.gz | .csv/.tsv/.jsonl
+    test: Optional[Union[str, float]] = None  # a second file, or a fraction carved from train
+    validation: Union[float, str] = 0.1  # a fraction carved from train (seeded), or a file
+    label_column: str = "label"
+    class_names: Optional[list[str]] = None  # display names for integer labels 0..n-1
+    drop_empty: bool = False  # drop rows whose text is empty instead of stopping
+    limit: Optional[int] = None  # use at most this many training rows (quick runs)
+
+
+@dataclass
+class TokenizerConfig:
+    """Word-level vocabulary learned from the training split."""
+
+    max_tokens: int = 20000  # vocabulary size, [PAD] and [UNK] included
+    min_freq: int = 1
+    lowercase: bool = True
+    strip_html: bool = True
+    truncation: Literal["head", "tail"] = "head"
+
+
+@dataclass
+class CNNConfig:
+    type: Literal["cnn"] = "cnn"
+    embedding_dim: int = 128
+    embedding_dropout: float = 0.0
+    kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    filters: int = 128
+    pooling: Literal["max", "max_mean"] = "max"
+    dropout: float = 0.5
+
+
+@dataclass
+class RNNConfig:
+    type: Literal["rnn"] = "rnn"
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    embedding_dim: int = 128
+    embedding_dropout: float = 0.0
+    units: int = 64
+    layers: int = 1
+    bidirectional: bool = True
+    pooling: Literal["last", "mean", "max"] = "max"
+    dropout: float = 0.3
+
+
+ENCODER_CONFIGS: dict[str, type] = {"cnn": CNNConfig, "rnn": RNNConfig}
+
+
+@dataclass
+class InputConfig:
+    name: str = "text"
+    column: str = "text"
+    max_length: int = 256
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    encoder: Any = field(default_factory=CNNConfig)  # one of ENCODER_CONFIGS, chosen by `type`
+
+
+@dataclass
+class HeadConfig:
+    units: list[int] = field(default_factory=lambda: [64])
+    activation: str = "relu"
+    dropout: float = 0.3
+
+
+@dataclass
+class EarlyStoppingConfig:
+    monitor: str = "val_accuracy"
+    patience: int = 2
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_ratio: float = 0.0  # fraction of all steps spent warming up (linear and cosine)
+    weight_decay: float = 0.01
+    clipnorm: Optional[float] = 1.0
+    early_stopping: Optional[EarlyStoppingConfig] = field(default_factory=EarlyStoppingConfig)
+    seed: int = 42
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    inputs: list[InputConfig] = field(default_factory=lambda: [InputConfig()])
+    head: HeadConfig = field(default_factory=HeadConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_CONFIG = Path(__file__).parent / "default.yaml"
+
+
+# ---------------------------------------------------------------- loading and merging
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--config {path}: no such file (expected a YAML config file)")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"--config {path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"--config {path}: expected a mapping of sections at the top, got {type(loaded).__name__}")
+    return loaded
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """Deep-merge `extra` into `base`: mappings merge, `inputs` lists concatenate, the rest is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if key == "inputs" and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = out[key] + copy.deepcopy(value)
+        elif isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_override(tree: dict, assignment: str) -> None:
+    """Apply one `a.b.0.c=value` override; the value is parsed as YAML (so 3 is an int, [1, 2] a list)."""
+    if "=" not in assignment:
+        raise UserError(f"--set {assignment}: expected key.path=value")
+    path, raw = assignment.split("=", 1)
+    keys = path.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node: Any = tree
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        where = ".".join(keys[: i + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise UserError(f"--set {path}: '{where}' needs an index below {len(node)} (the list has {len(node)} items)")
+            if last:
+                node[int(key)] = value
+            else:
+                node = node[int(key)]
+        else:
+            if last:
+                node[key] = value
+            else:
+                if node.get(key) is None:
+                    node[key] = [] if key == "inputs" else {}
+                node = node[key]
+
+
+def load_config(*paths: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
+    """Read, merge and validate config files (none: the packaged default), then apply `--set` overrides."""
+    paths = paths or (DEFAULT_CONFIG,)
+    tree: dict = {}
+    for p in paths:
+        tree = merge(tree, read_yaml(p))
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    return from_dict(tree)
+
+
+def from_dict(tree: dict) -> Config:
+    cfg = _build(Config, tree, "")
+    _check(cfg)
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- validation
+def _typename(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_typename(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_typename(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _build(tp, value, path: str):
+    origin = typing.get_origin(tp)
+    label = path or "config"
+    if tp is Any:  # the encoder: chosen by its `type`
+        return _build_encoder(value, path)
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise UserError(f"{label}: expected a mapping, got {value!r}")
+        hints = typing.get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        for key in value:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(names)}"
+                raise UserError(f"{_join(path, key)}: unknown key{hint}")
+        kwargs = {k: _build(hints[k], v, _join(path, k)) for k, v in value.items()}
+        return tp(**kwargs)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # Optional[X]: X's own error is the clearer one
+            return _build(real[0], value, path)
+        for arg in real:
+            try:
+                return _build(arg, value, path)
+            except UserError:
+                continue
+        raise UserError(f"{label}: expected {_typename(tp)}, got {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise UserError(f"{label}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{label}: expected {_typename(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_build(item, v, f"{label}.{i}") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is bool or tp is str:
+        if isinstance(value, tp):
+            return value
+    raise UserError(f"{label}: expected {_typename(tp)}, got {value!r}")
+
+
+def _build_encoder(value, path: str):
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a mapping with a 'type', got {value!r}")
+    kind = value.get("type", "cnn")
+    if kind not in ENCODER_CONFIGS:
+        close = difflib.get_close_matches(str(kind), list(ENCODER_CONFIGS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UserError(f"{path}.type: unknown encoder {kind!r}, expected one of {', '.join(ENCODER_CONFIGS)}{hint}")
+    return _build(ENCODER_CONFIGS[kind], value, path)
+
+
+def _join(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _check(cfg: Config) -> None:
+    """Checks between values that types alone cannot express."""
+    if not cfg.inputs:
+        raise UserError("inputs: expected at least one input")
+    seen = set()
+    for i, inp in enumerate(cfg.inputs):
+        where = f"inputs.{i}"
+        if inp.name in seen:
+            raise UserError(f"{where}.name: duplicate input name {inp.name!r}; each input needs its own name")
+        seen.add(inp.name)
+        if inp.max_length < 1:
+            raise UserError(f"{where}.max_length: expected an integer >= 1, got {inp.max_length}")
+        if inp.tokenizer.max_tokens < 3:
+            raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
+        enc = inp.encoder
+        for key in ("embedding_dim", "filters", "units", "layers"):
+            if hasattr(enc, key) and getattr(enc, key) < 1:
+                raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
+        if isinstance(enc, CNNConfig) and (not enc.kernel_sizes or min(enc.kernel_sizes) < 1):
+            raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
+    t = cfg.train
+    for key in ("epochs", "batch_size"):
+        if getattr(t, key) < 1:
+            raise UserError(f"train.{key}: expected an integer >= 1, got {getattr(t, key)}")
+    if t.learning_rate <= 0:
+        raise UserError(f"train.learning_rate: expected a positive number, got {t.learning_rate}")
+    if not 0 <= t.warmup_ratio < 1:
+        raise UserError(f"train.warmup_ratio: expected a number in [0, 1), got {t.warmup_ratio}")
+    v = cfg.data.validation
+    if isinstance(v, float) and not 0 < v < 1:
+        raise UserError(f"data.validation: expected a fraction between 0 and 1 or a file, got {v}")
+    if isinstance(cfg.data.test, float) and not 0 < cfg.data.test < 1:
+        raise UserError(f"data.test: expected a fraction between 0 and 1 or a file, got {cfg.data.test}")
+    for u in cfg.head.units:
+        if u < 1:
+            raise UserError(f"head.units: expected integers >= 1, got {u}")

@@ -1,0 +1,1 @@
+"""Data: sources (files, folders, tfds, the shipped sample) -> splits -> tokenized batches."""

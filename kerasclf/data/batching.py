@@ -1,0 +1,60 @@
+"""Batches for `model.fit`: a Keras PyDataset over token-id arrays.
+
+Each batch is cut to its longest real sequence (the encoders mask padding, so the result is the
+same as at full length), and with `bucket=True` training batches hold reviews of similar length:
+shuffled within chunks of 50 batches sorted by length, then the batches themselves shuffled.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cut each input's columns past its longest non-padding token (at least 1 column)."""
+    out = {}
+    for name, ids in x.items():
+        nonzero = ids.any(axis=0)
+        length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
+        out[name] = ids[:, :length]
+    return out
+
+
+class Batches(keras.utils.PyDataset):
+    """(inputs, labels) batches. `x` maps input names to int32 (n, max_length) arrays."""
+
+    def __init__(self, x: dict[str, np.ndarray], y: np.ndarray | None, batch_size: int,
+                 shuffle: bool = False, bucket: bool = False, seed: int = 0):
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle, self.bucket = shuffle, bucket
+        self.seed, self.epoch = seed, 0
+        self.n = len(next(iter(x.values())))
+        self._lengths = sum((a != 0).sum(axis=1) for a in x.values())
+        self._order = self._make_order()
+
+    def _make_order(self) -> list[np.ndarray]:
+        idx = np.arange(self.n)
+        if not self.shuffle:
+            return [idx[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        idx = rng.permutation(self.n)
+        if self.bucket:
+            chunk = self.batch_size * 50
+            idx = np.concatenate([c[np.argsort(self._lengths[c], kind="stable")]
+                                  for c in np.array_split(idx, max(1, -(-self.n // chunk)))])
+        batches = [idx[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i: int):
+        sel = self._order[i]
+        x = trim({k: v[sel] for k, v in self.x.items()})
+        return (x,) if self.y is None else (x, self.y[sel])
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._make_order()

@@ -1,0 +1,303 @@
+"""Read a data source into train/validation/test splits of raw text columns and integer labels.
+
+Sources (the `data.source` key):
+    sample                 the IMDB sample shipped inside the package (1,500 train, 500 test)
+    tfds:NAME              a tensorflow-datasets dataset (imdb_reviews, glue/sst2, ...)
+    DIR or FILE.tar.gz     the aclImdb layout: <split>/<class>/*.txt, classes from folder names
+    FILE.csv/.tsv/.jsonl   rows with text column(s) and a label column; test from `data.test`
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kerasclf.config import Config
+from kerasclf.errors import UserError
+
+log = logging.getLogger("kerasclf")
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample"
+FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".csv.gz", ".tsv.gz", ".jsonl.gz")
+
+
+@dataclass
+class Split:
+    """One split: a list of texts per column, and integer labels."""
+
+    columns: dict[str, list[str]]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index) -> "Split":
+        index = np.asarray(index, dtype=np.int64)
+        return Split({c: [v[i] for i in index] for c, v in self.columns.items()}, self.labels[index])
+
+
+@dataclass
+class RawData:
+    train: Split
+    validation: Split
+    test: Split
+    class_names: list[str]
+
+
+# ---------------------------------------------------------------- reading files
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 with or without a byte-order mark; bytes that are not UTF-8 are replaced and counted."""
+    text = data.decode("utf-8-sig", errors="replace")
+    bad = text.count("\ufffd") - data.decode("utf-8-sig", errors="ignore").count("\ufffd")
+    if bad:
+        log.warning("%s: %d byte(s) are not UTF-8 and were replaced by U+FFFD", where, bad)
+    return text
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def read_table(path: Path) -> list[dict]:
+    """Rows of a .csv, .tsv or .jsonl file (optionally gzipped) as dicts. Blank lines are skipped."""
+    name = path.name.removesuffix(".gz")
+    text = decode(_read_bytes(path), str(path))
+    if name.endswith(".jsonl"):
+        rows = []
+        # split on \n only: str.splitlines() would also split inside strings at U+2028, U+0085, ...
+        for n, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}: line {n} is not a JSON object")
+            rows.append(row)
+        return rows
+    # TSV is read as written by most tools (GLUE, spreadsheets): tabs separate, quotes are text.
+    tsv = name.endswith(".tsv")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tsv else ",",
+                        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+    try:
+        lines = [r for r in reader if r and any(c.strip() for c in r)]
+    except csv.Error as e:
+        raise UserError(f"{path}: line {reader.line_num} cannot be parsed ({e})") from None
+    if not lines:
+        raise UserError(f"{path}: the file has no rows (expected a header line and data rows)")
+    header = [h.strip() for h in lines[0]]
+    rows = []
+    for n, r in enumerate(lines[1:], 2):
+        if len(r) != len(header):
+            raise UserError(f"{path}: row {n} has {len(r)} fields, the header has {len(header)}")
+        rows.append(dict(zip(header, r)))
+    return rows
+
+
+def read_acl_imdb(path: Path) -> dict[str, list[dict]]:
+    """{split: [{"text", "label"}]} from an aclImdb folder or tar(.gz) (the `unsup` folder is left out)."""
+    out: dict[str, list[dict]] = {}
+
+    def add(parts: list[str], data: bytes, where: str):
+        # parts ends in <split>/<class>/<file>.txt
+        if len(parts) >= 3 and parts[-1].endswith(".txt") and parts[-3] in ("train", "test") and parts[-2] != "unsup":
+            out.setdefault(parts[-3], []).append({"text": decode(data, where), "label": parts[-2]})
+
+    if path.is_dir():
+        for f in sorted(path.rglob("*.txt")):
+            add(list(f.relative_to(path).parts), f.read_bytes(), str(f))
+    else:
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for m in tar:
+                    if m.isfile():
+                        add(m.name.split("/"), tar.extractfile(m).read(), f"{path}:{m.name}")
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise UserError(f"data.source: {path} is not a readable tar archive ({e})") from None
+    if "train" not in out:
+        raise UserError(f"data.source: {path} has no train/<class>/*.txt files (expected the aclImdb layout)")
+    for split in out.values():  # a stable order whatever the file system or archive order
+        split.sort(key=lambda r: (r["label"], r["text"]))
+    return out
+
+
+def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
+    """Splits of a tensorflow-datasets dataset; TensorFlow is imported here only, kept off the GPU."""
+    try:
+        import tensorflow as tf
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError(f"data.source: tfds:{name} needs tensorflow-datasets (pip install 'kerasclf[tfds]')") from None
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except (RuntimeError, ValueError):
+        pass
+    try:
+        builder = tfds.builder(name)
+        builder.download_and_prepare()
+    except Exception as e:  # noqa: BLE001 - tfds raises many kinds; all mean "could not get it"
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"data.source: tfds:{name} could not be loaded or downloaded (offline? {first}); "
+                        "prepare it once online or point data.source at local files") from None
+    label_feature = builder.info.features[cfg.data.label_column] if cfg.data.label_column in builder.info.features else None
+    names = list(getattr(label_feature, "names", []) or [])
+    out = {}
+    for split in builder.info.splits:
+        rows = []
+        for ex in tfds.as_numpy(builder.as_dataset(split=split)):
+            row = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v) for k, v in ex.items()}
+            lab = row.get(cfg.data.label_column)
+            if lab is not None and names and int(lab) >= 0:
+                row[cfg.data.label_column] = names[int(lab)]
+            rows.append(row)
+        out[split] = rows
+    # GLUE-style test splits carry label -1: use the validation split as test instead
+    if "test" in out and all(np.ndim(r.get(cfg.data.label_column, -1)) == 0 and r.get(cfg.data.label_column) == -1 for r in out["test"][:100]):
+        log.info("tfds:%s: the test split has no labels; using its validation split as test", name)
+        out["test"] = out.pop("validation", [])
+    return out
+
+
+# ---------------------------------------------------------------- rows -> splits
+def _resolve(source: str) -> Path:
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise UserError(f"data.source: {source}: no such file or folder "
+                        "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)")
+    return p
+
+
+def read_source(cfg: Config) -> dict[str, list[dict]]:
+    """{split name: rows} for the configured source, before labels are mapped or splits carved."""
+    src = cfg.data.source
+    if src == "sample":
+        return {s: read_table(SAMPLE_DIR / f"imdb_{s}.jsonl.gz") for s in ("train", "test")}
+    if src.startswith("tfds:"):
+        return read_tfds(src[5:], cfg)
+    path = _resolve(src)
+    name = path.name.lower()
+    if path.is_dir() or name.endswith((".tar.gz", ".tgz", ".tar")):
+        return read_acl_imdb(path)
+    if name.endswith(FILE_SUFFIXES):
+        out = {"train": read_table(path)}
+        for key in ("test", "validation"):
+            other = getattr(cfg.data, key)
+            if isinstance(other, str):
+                p = Path(other).expanduser()
+                if not p.is_file():
+                    raise UserError(f"data.{key}: {other}: no such file (expected a file like data.source)")
+                out[key] = read_table(p)
+        return out
+    raise UserError(f"data.source: {src}: unknown kind of source "
+                    "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)")
+
+
+def _label_mapping(rows_by_split: dict[str, list[dict]], cfg: Config) -> tuple[dict, list[str]]:
+    key = cfg.data.label_column
+    values = [r[key] for r in rows_by_split["train"]]
+    def as_int(v):
+        if isinstance(v, (bool, float)):
+            return None
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        s = str(v).strip()
+        return int(s) if s.lstrip("-").isdigit() else None
+    ints = [as_int(v) for v in values]
+    if all(i is not None and i >= 0 for i in ints):
+        n = max(ints) + 1
+        names = cfg.data.class_names or [str(i) for i in range(n)]
+        if len(names) < n:
+            raise UserError(f"data.class_names: {len(names)} names given but labels go up to {n - 1}")
+        mapping = {v: as_int(v) for split in rows_by_split.values() for v in {str(r.get(key)) for r in split}
+                   if as_int(v) is not None}
+        return mapping, list(names)
+    names = sorted({str(v).strip() for v in values})
+    if cfg.data.class_names:
+        unknown = set(names) - set(cfg.data.class_names)
+        if unknown:
+            raise UserError(f"data.class_names: labels {sorted(unknown)[:5]} are not among {cfg.data.class_names}")
+        names = list(cfg.data.class_names)
+    return {n: i for i, n in enumerate(names)}, names
+
+
+def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, cfg: Config) -> Split:
+    key = cfg.data.label_column
+    source = cfg.data.source
+    keep_cols: dict[str, list[str]] = {c: [] for c in columns}
+    labels = []
+    dropped = 0
+    for n, row in enumerate(rows, 1):
+        for c in [key, *columns]:
+            if c not in row:
+                have = ", ".join(map(str, row.keys()))
+                what = "data.label_column" if c == key else "inputs[].column"
+                raise UserError(f"{what}: column {c!r} is not in the {split} rows of {source} (it has: {have})")
+        texts = [("" if row[c] is None else str(row[c])) for c in columns]
+        if any(not t.strip() for t in texts):
+            if cfg.data.drop_empty:
+                dropped += 1
+                continue
+            c = columns[[not t.strip() for t in texts].index(True)]
+            raise UserError(f"data.source: row {n} of the {split} split of {source} has an empty {c!r} "
+                            "(remove it, or set data.drop_empty: true)")
+        label = row[key]
+        lookup = str(label).strip() if not isinstance(label, (int, np.integer)) else str(int(label))
+        if lookup not in mapping:
+            raise UserError(f"data.label_column: row {n} of the {split} split has label {label!r}, "
+                            f"which the train split does not have (train classes: {sorted(map(str, mapping))})")
+        for c, t in zip(columns, texts):
+            keep_cols[c].append(t)
+        labels.append(mapping[lookup])
+    if dropped:
+        log.warning("%s split: dropped %d row(s) with empty text (data.drop_empty)", split, dropped)
+    return Split(keep_cols, np.asarray(labels, dtype=np.int32))
+
+
+def carve(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Stratified, seeded split: (rest, carved) with about `fraction` of each class carved out."""
+    rng = np.random.default_rng(seed)
+    carved = []
+    for c in np.unique(split.labels):
+        idx = np.flatnonzero(split.labels == c)
+        rng.shuffle(idx)
+        carved.extend(idx[: max(1, int(round(len(idx) * fraction)))])
+    mask = np.zeros(len(split), bool)
+    mask[carved] = True
+    return split.take(np.flatnonzero(~mask)), split.take(np.flatnonzero(mask))
+
+
+def load_raw(cfg: Config) -> RawData:
+    """Read, label and split the configured source into train, validation and test."""
+    rows = read_source(cfg)
+    if not rows.get("train"):
+        raise UserError(f"data.source: {cfg.data.source} has no training rows")
+    columns = list(dict.fromkeys(inp.column for inp in cfg.inputs))
+    mapping, names = _label_mapping(rows, cfg)
+    splits = {s: _to_split(r, s, columns, mapping, cfg) for s, r in rows.items() if s in ("train", "validation", "test")}
+    train = splits["train"]
+    seed = cfg.train.seed
+    if cfg.data.limit:
+        keep = np.random.default_rng(seed).permutation(len(train))[: cfg.data.limit]
+        train = train.take(np.sort(keep))
+    if len(np.unique(train.labels)) < 2:
+        only = names[int(train.labels[0])] if len(train) else "none"
+        raise UserError(f"data.label_column: the train split has a single class ({only!r}); "
+                        "expected at least two classes to learn from")
+    test = splits.get("test")
+    if test is None:
+        fraction = cfg.data.test if isinstance(cfg.data.test, float) else 0.1
+        log.info("no test split in %s: carving %.0f%% of train as test", cfg.data.source, 100 * fraction)
+        train, test = carve(train, fraction, seed + 1)
+    validation = splits.get("validation")
+    if validation is None:
+        fraction = cfg.data.validation if isinstance(cfg.data.validation, float) else 0.1
+        train, validation = carve(train, fraction, seed)
+    return RawData(train, validation, test, names)

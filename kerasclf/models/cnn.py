@@ -1,0 +1,29 @@
+"""CNN encoder (Kim 2014): parallel Conv1D of several kernel sizes, ReLU, max pool over real tokens.
+
+    encoder: {type: cnn, embedding_dim: 128, kernel_sizes: [3, 4, 5], filters: 128, dropout: 0.5}
+
+Convolutions use 'same' padding on zeroed padding vectors and the pool ignores padding, so the
+features do not depend on how much padding a batch carries.
+"""
+from __future__ import annotations
+
+import keras
+
+from kerasclf.config import CNNConfig
+from kerasclf.models.embedding import embed_tokens
+from kerasclf.models.layers import ApplyMask, MaskedPool
+
+
+def embed(ids, cfg: CNNConfig, vocab_size: int, name: str):
+    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, name)
+
+
+def encode(x, mask, cfg: CNNConfig, name: str):
+    pooled = []
+    for k in cfg.kernel_sizes:
+        h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)
+        if k > 1:  # 'same' padding lets the zeroed pad vectors into windows: re-zero pad positions
+            h = ApplyMask(name=f"{name}_conv{k}_masked")(h, mask)
+        pooled.append(MaskedPool(cfg.pooling, name=f"{name}_pool{k}")(h, mask))
+    h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
+    return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(h) if cfg.dropout else h

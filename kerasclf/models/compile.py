@@ -1,0 +1,63 @@
+"""Optimizer, learning-rate schedule, loss and metrics for `model.compile`."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasclf.config import TrainConfig
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class WarmupLinear(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = ops.cast(max(self.warmup_steps, 1), "float32")
+        up = self.peak * step / warm
+        down = self.peak * ops.maximum(0.0, (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1))
+        return ops.where(step < self.warmup_steps, up, down)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class MacroF1(keras.metrics.F1Score):
+    """Macro F1 from integer labels and logits (keras' F1Score wants one-hot labels)."""
+
+    def __init__(self, num_classes: int, name: str = "f1_macro", **kwargs):
+        kwargs.pop("average", None)
+        super().__init__(average="macro", name=name, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return super().update_state(y_true, y_pred, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+def learning_rate(cfg: TrainConfig, total_steps: int):
+    warmup = int(cfg.warmup_ratio * total_steps)
+    if cfg.schedule == "linear":
+        return WarmupLinear(cfg.learning_rate, warmup, total_steps)
+    if cfg.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else cfg.learning_rate, max(total_steps - warmup, 1),
+            warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup)
+    return cfg.learning_rate
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
+                                       weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)])
+    return model

@@ -1,0 +1,100 @@
+"""The run folder: what training writes, and `load_run` to read it back and classify.
+
+    runs/<name>-<YYYYmmdd-HHMMSS>/
+      config.yaml             the resolved config (reloads to the same model)
+      model.keras             the best weights (Keras native format, loads with safe_mode=True)
+      tokenizers/<input>.json the vocabulary and settings each input was trained with
+      labels.json             class names, index order
+      history.csv             per-epoch train and validation loss/accuracy/f1_macro
+      metrics.json            {"validation": {...}, "test": {...}}
+      training_curves.png, confusion_matrix.png, predictions.csv (the test split)
+
+While training, the folder is `<name>-<time>.incomplete`; it is renamed when every file is written.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import keras
+import numpy as np
+
+from kerasclf.config import Config, from_dict, read_yaml
+from kerasclf.data.batching import Batches
+from kerasclf.data.tokenize import WordTokenizer
+from kerasclf.errors import UserError
+
+INCOMPLETE = ".incomplete"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
+    n = len(next(iter(x.values())))
+    if n == 0:
+        return np.zeros((0, model.output_shape[-1]))
+    logits = model.predict(Batches(x, None, batch_size), verbose=0)
+    return softmax(np.asarray(logits, dtype=np.float64))
+
+
+def texts_per_input(cfg: Config, texts: Sequence[str | Mapping[str, str]]) -> dict[str, list[str]]:
+    """One list of texts per input. Each item is a string (given to every input) or a dict keyed by
+    input name (or by column, for every input reading that column)."""
+    out: dict[str, list[str]] = {inp.name: [] for inp in cfg.inputs}
+    for i, item in enumerate(texts):
+        for inp in cfg.inputs:
+            if isinstance(item, str):
+                value = item
+            elif isinstance(item, Mapping) and (inp.name in item or inp.column in item):
+                value = item.get(inp.name, item.get(inp.column))
+            else:
+                names = ", ".join(i.name for i in cfg.inputs)
+                raise UserError(f"text {i + 1}: no text for input {inp.name!r} (expected a string, or a dict with keys {names})")
+            out[inp.name].append(str(value))
+    return out
+
+
+class Run:
+    """A finished run folder, loaded: `Run.load(dir).predict(["a text", ...])`."""
+
+    def __init__(self, path: Path, config: Config, model: keras.Model,
+                 tokenizers: dict[str, WordTokenizer], class_names: list[str]):
+        self.path, self.config, self.model = path, config, model
+        self.tokenizers, self.class_names = tokenizers, class_names
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Run":
+        path = Path(path)
+        if not (path / "model.keras").is_file():
+            hint = " (training did not finish; resume it with --resume)" if path.name.endswith(INCOMPLETE) else ""
+            raise UserError(f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}")
+        config = from_dict(read_yaml(path / "config.yaml"))
+        tokenizers = {inp.name: WordTokenizer.load(path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
+        class_names = json.loads((path / "labels.json").read_text())
+        model = keras.saving.load_model(path / "model.keras", compile=False, safe_mode=True)
+        return cls(path, config, model, tokenizers, class_names)
+
+    def encode(self, texts: Sequence[str | Mapping[str, str]]) -> dict[str, np.ndarray]:
+        per_input = texts_per_input(self.config, texts)
+        return {name: self.tokenizers[name].encode(t) for name, t in per_input.items()}
+
+    def predict_proba(self, texts: Sequence[str | Mapping[str, str]]) -> np.ndarray:
+        return predict_probs(self.model, self.encode(texts), self.config.train.batch_size)
+
+    def predict(self, texts: Sequence[str | Mapping[str, str]]) -> list[dict]:
+        """[{"label": name, "probabilities": {class: p}}] for each text."""
+        if isinstance(texts, (str, Mapping)):
+            texts = [texts]
+        probs = self.predict_proba(texts)
+        return [{"label": self.class_names[int(p.argmax())],
+                 "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)}} for p in probs]
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run folder written by `python -m kerasclf.train`."""
+    return Run.load(path)

@@ -1,0 +1,224 @@
+"""Train from a config and write a run folder.
+
+    python -m kerasclf.train                                   # the default config on the shipped sample
+    python -m kerasclf.train --config configs/imdb_cnn.yaml --set data.source=../shared/data/aclImdb_labeled.tar.gz
+    python -m kerasclf.train --resume runs/imdb_cnn-20261121-101500.incomplete
+
+The last line printed is the run folder.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasclf import plots
+from kerasclf.cli import Parser, entry_point
+from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
+from kerasclf.data.load import Data, load_data
+from kerasclf.data.tokenize import WordTokenizer
+from kerasclf.errors import UserError
+from kerasclf.metrics import classification_metrics
+from kerasclf.models.build import build_model
+from kerasclf.run import INCOMPLETE, predict_probs
+
+log = logging.getLogger("kerasclf")
+
+
+def _mode(monitor: str, mode: str) -> str:
+    if mode != "auto":
+        return mode
+    return "min" if monitor.endswith("loss") else "max"
+
+
+def _new_run_dir(output_dir: Path, name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        final = output_dir / (f"{name}-{stamp}" + (f"-{i}" if i else ""))
+        tmp = final.with_name(final.name + INCOMPLETE)
+        if not final.exists() and not tmp.exists():
+            tmp.mkdir(parents=True)
+            return tmp
+    raise UserError(f"--output-dir {output_dir}: could not find a free run folder name")
+
+
+def _resume_state(run_dir: Path) -> tuple[int, list[dict]]:
+    """The epoch the backup holds, and history.csv's rows before it (later rows are redone)."""
+    meta = run_dir / "backup" / "training_metadata.json"
+    epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
+    rows = []
+    if (run_dir / "history.csv").is_file():
+        with open(run_dir / "history.csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
+    return epoch, rows
+
+
+def _callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) -> list:
+    es = cfg.train.early_stopping
+    monitor = es.monitor if es else "val_accuracy"
+    mode = _mode(monitor, es.mode if es else "auto")
+    best_so_far = None
+    if resumed_history:
+        values = [float(r[monitor]) for r in resumed_history]
+        best_so_far = min(values) if mode == "min" else max(values)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode,
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best_so_far),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+    ]
+    if es:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=es.patience))
+    return callbacks
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _write_predictions(path: Path, data: Data, probs: np.ndarray, cfg: Config) -> None:
+    names = data.class_names
+    test = data.raw.test
+    columns = list(test.columns)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow([*columns, "label", "predicted", "correct", *[f"p_{c}" for c in names]])
+        for i in range(len(test)):
+            pred = int(probs[i].argmax())
+            true = int(test.labels[i])
+            w.writerow([*(test.columns[c][i] for c in columns), names[true], names[pred], int(pred == true),
+                        *(f"{p:.6f}" for p in probs[i])])
+
+
+def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | None = None) -> Path:
+    """Train `cfg`, evaluate on validation and test, write the run folder and return its path."""
+    tokenizers = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"--resume {resume}: not a run folder (expected config.yaml there)")
+        cfg = from_dict(read_yaml(run_dir / "config.yaml"))
+        tokenizers = {i.name: WordTokenizer.load(run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
+    keras.utils.set_random_seed(cfg.train.seed)
+    data = load_data(cfg, tokenizers)  # every bad-input error is raised here, before a folder exists
+
+    if resume is None:
+        run_dir = _new_run_dir(Path(output_dir), cfg.name)
+        save_config(cfg, run_dir / "config.yaml")
+        (run_dir / "tokenizers").mkdir()
+        for name, tok in data.tokenizers.items():
+            tok.save(run_dir / "tokenizers" / f"{name}.json")
+        (run_dir / "labels.json").write_text(json.dumps(data.class_names))
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        return _fit_and_write(cfg, data, run_dir, resume is not None)
+    except KeyboardInterrupt:
+        log.info("interrupted; continue with: python -m kerasclf.train --resume %s", run_dir)
+        raise
+    except BaseException:
+        # a folder with no finished epoch holds nothing to resume: leave no half-written run behind
+        if resume is None and not (run_dir / "backup").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Path:
+    model = build_model(cfg, data)
+    start_epoch, history_rows = _resume_state(run_dir) if resumed else (0, [])
+    if resumed:
+        _write_history(run_dir / "history.csv", history_rows)
+        data.train.epoch = start_epoch
+        data.train.on_epoch_end()
+        data.train.epoch = start_epoch  # the shuffles an uninterrupted run would have used
+        log.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, cfg.train.epochs)
+    model.summary(print_fn=lambda line, *a, **k: log.info(line))
+    log.info("training into %s (resume with --resume if it is stopped)", run_dir)
+    verbose = 1 if sys.stdout.isatty() else 2
+    start = time.perf_counter()
+    # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
+    model.fit(data.train, validation_data=data.validation, epochs=cfg.train.epochs,
+              callbacks=_callbacks(cfg, run_dir, history_rows), verbose=verbose)
+    fit_seconds = time.perf_counter() - start
+
+    history = plots.read_history(run_dir / "history.csv")
+    es = cfg.train.early_stopping
+    monitor = es.monitor if es else "val_accuracy"
+    best_path = run_dir / "checkpoints" / "best.weights.h5"
+    best_epoch = None
+    if best_path.is_file():
+        model.load_weights(str(best_path))
+        values = np.asarray(history[monitor])
+        best_epoch = int(values.argmin() if _mode(monitor, es.mode if es else "auto") == "min" else values.argmax()) + 1
+        log.info("best epoch %d by %s = %.4f", best_epoch, monitor, values[best_epoch - 1])
+
+    metrics = {}
+    for split in ("validation", "test"):
+        probs = predict_probs(model, data.arrays[split], cfg.train.batch_size)
+        metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
+        if split == "test":
+            _write_predictions(run_dir / "predictions.csv", data, probs, cfg)
+    metrics["best_epoch"] = best_epoch
+    metrics["epochs_run"] = len(history.get("epoch", []))
+    metrics["seconds_fit"] = round(fit_seconds, 2)
+    metrics["seconds_per_epoch"] = round(fit_seconds / max(1, metrics["epochs_run"] - start_epoch), 2)
+    metrics["tokenize_seconds"] = round(data.tokenize_seconds, 3)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plots.training_curves(history, best_epoch, run_dir / "training_curves.png")
+    plots.confusion_matrix(np.asarray(metrics["test"]["confusion_matrix"]), data.class_names,
+                           run_dir / "confusion_matrix.png")
+    model.save(run_dir / "model.keras")
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    for split in ("validation", "test"):
+        m = metrics[split]
+        log.info("%s: accuracy %.4f, f1_macro %.4f%s", split, m["accuracy"], m["f1_macro"],
+                 f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else "")
+    final = run_dir.with_name(run_dir.name.removesuffix(INCOMPLETE))
+    run_dir.rename(final)
+    return final
+
+
+@entry_point
+def main(argv=None) -> int:
+    p = Parser(prog="python -m kerasclf.train", description="Train a text classifier from a YAML config.")
+    p.add_argument("--config", action="append", default=[], metavar="FILE",
+                   help="config file; several merge in order (later win, inputs concatenate)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one value, e.g. --set train.epochs=2 --set inputs.0.max_length=64")
+    p.add_argument("--output-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")
+    args = p.parse_args(argv)
+    if args.resume and (args.config or args.overrides):
+        raise UserError("--resume takes the run's own config; leave out --config and --set")
+    cfg = None if args.resume else load_config(*args.config, overrides=args.overrides)
+    try:
+        run_dir = train(cfg, args.output_dir, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    print(run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
