@@ -148,9 +148,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     start_epoch, history_rows = _resume_state(run_dir) if resumed else (0, [])
     if resumed:
         _write_history(run_dir / "history.csv", history_rows)
-        data.train.epoch = start_epoch
-        data.train.on_epoch_end()
-        data.train.epoch = start_epoch  # the shuffles an uninterrupted run would have used
+        data.train.set_epoch(start_epoch)
         log.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, cfg.train.epochs)
     model.summary(print_fn=lambda line, *a, **k: log.info(line))
     log.info("training into %s (resume with --resume if it is stopped)", run_dir)

@@ -10,13 +10,16 @@ import keras
 import numpy as np
 
 
+ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
+
+
 def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Cut each input's columns past its longest non-padding token (at least 1 column)."""
+    """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND."""
     out = {}
     for name, ids in x.items():
         nonzero = ids.any(axis=0)
         length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
-        out[name] = ids[:, :length]
+        out[name] = ids[:, : min(ids.shape[1], -(-length // ROUND) * ROUND)]
     return out
 
 
@@ -56,5 +59,9 @@ class Batches(keras.utils.PyDataset):
         return (x,) if self.y is None else (x, self.y[sel])
 
     def on_epoch_end(self):
-        self.epoch += 1
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle as for `epoch` (a resumed run continues with the orders it would have used)."""
+        self.epoch = epoch
         self._order = self._make_order()

@@ -150,7 +150,8 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
     label_feature = builder.info.features[cfg.data.label_column] if cfg.data.label_column in builder.info.features else None
     names = list(getattr(label_feature, "names", []) or [])
     out = {}
-    for split in builder.info.splits:
+    available = list(builder.info.splits) or ["train", "validation", "test"]  # (tfds mock data lists none)
+    for split in (s for s in ("train", "validation", "test") if s in available):
         rows = []
         for ex in tfds.as_numpy(builder.as_dataset(split=split)):
             row = {k: (v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v) for k, v in ex.items()}
@@ -202,7 +203,11 @@ def read_source(cfg: Config) -> dict[str, list[dict]]:
 
 def _label_mapping(rows_by_split: dict[str, list[dict]], cfg: Config) -> tuple[dict, list[str]]:
     key = cfg.data.label_column
-    values = [r[key] for r in rows_by_split["train"]]
+    train = rows_by_split["train"]
+    if key not in train[0]:
+        have = ", ".join(map(str, train[0].keys()))
+        raise UserError(f"data.label_column: column {key!r} is not in the train rows of {cfg.data.source} (it has: {have})")
+    values = [r[key] for r in train]
     def as_int(v):
         if isinstance(v, (bool, float)):
             return None

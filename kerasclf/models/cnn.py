@@ -22,8 +22,9 @@ def encode(x, mask, cfg: CNNConfig, name: str):
     pooled = []
     for k in cfg.kernel_sizes:
         h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)
-        if k > 1:  # 'same' padding lets the zeroed pad vectors into windows: re-zero pad positions
-            h = ApplyMask(name=f"{name}_conv{k}_masked")(h, mask)
-        pooled.append(MaskedPool(cfg.pooling, name=f"{name}_pool{k}")(h, mask))
+        # windows reach into the padding: zero the features there; ReLU features are >= 0, so the
+        # pool can then take a plain max and sum over the whole length
+        h = ApplyMask(name=f"{name}_conv{k}_masked")(h, mask)
+        pooled.append(MaskedPool(cfg.pooling, zeroed_nonnegative=True, name=f"{name}_pool{k}")(h, mask))
     h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
     return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(h) if cfg.dropout else h

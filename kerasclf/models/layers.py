@@ -35,24 +35,35 @@ class ApplyMask(keras.layers.Layer):
 class MaskedPool(keras.layers.Layer):
     """(x (batch, length, dim), mask (batch, length)) -> (batch, dim): max, mean or max_mean over real tokens.
 
-    A row with no real token pools to zeros.
+    A row with no real token pools to zeros. With `zeroed_nonnegative=True` the caller promises that
+    x is >= 0 everywhere and 0 at padding (ReLU features after ApplyMask): then a plain max and sum
+    give the masked results, with less work.
     """
 
-    def __init__(self, mode: str = "max", **kwargs):
+    def __init__(self, mode: str = "max", zeroed_nonnegative: bool = False, **kwargs):
         super().__init__(**kwargs)
         if mode not in ("max", "mean", "max_mean"):
             raise ValueError(f"MaskedPool mode must be max, mean or max_mean, got {mode!r}")
         self.mode = mode
+        self.zeroed_nonnegative = zeroed_nonnegative
+        self.supports_masking = True  # it takes the padding mask explicitly; a Keras mask ends here
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def call(self, x, padding_mask):
         m = ops.expand_dims(ops.cast(padding_mask, x.dtype), -1)
-        has_any = ops.cast(ops.sum(m, axis=1) > 0, x.dtype)
+        count = ops.sum(m, axis=1)
         parts = []
         if self.mode in ("max", "max_mean"):
-            very_negative = ops.cast(-1e9 if x.dtype != "float16" else -6e4, x.dtype)
-            parts.append(ops.max(ops.where(m > 0, x, very_negative), axis=1) * has_any)
+            if self.zeroed_nonnegative:
+                parts.append(ops.max(x, axis=1))
+            else:
+                very_negative = ops.cast(-1e9 if x.dtype != "float16" else -6e4, x.dtype)
+                parts.append(ops.max(ops.where(m > 0, x, very_negative), axis=1) * ops.cast(count > 0, x.dtype))
         if self.mode in ("mean", "max_mean"):
-            parts.append(ops.sum(x * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0))
+            total = ops.sum(x if self.zeroed_nonnegative else x * m, axis=1)
+            parts.append(total / ops.maximum(count, 1.0))
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
     def compute_output_shape(self, x_shape, padding_mask_shape):
@@ -60,7 +71,7 @@ class MaskedPool(keras.layers.Layer):
         return (x_shape[0], dim)
 
     def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
+        return {**super().get_config(), "mode": self.mode, "zeroed_nonnegative": self.zeroed_nonnegative}
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")

@@ -1,0 +1,63 @@
+"""Train a config on the full IMDB set (../shared/data) and record the numbers in bench/RESULTS.md.
+
+    python bench/imdb.py --config configs/imdb_cnn.yaml
+    python bench/imdb.py --config configs/imdb_rnn.yaml --set train.epochs=3
+
+Records test accuracy and macro F1, epochs, seconds per epoch, tokenization seconds and peak memory
+(max resident set size of this process), with the date, machine and command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import kerasclf  # noqa: E402
+from kerasclf.cli import setup_logging  # noqa: E402
+from kerasclf.train import train  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import append, command, machine  # noqa: E402
+
+IMDB = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "aclImdb_labeled.tar.gz"
+
+
+def settings(cfg) -> str:
+    """The settings that tell one row from another: length, encoder, schedule."""
+    parts = []
+    for inp in cfg.inputs:
+        enc = {k: v for k, v in vars(inp.encoder).items() if k != "type"}
+        parts.append(f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}")
+    t = cfg.train
+    parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}")
+    return "; ".join(parts).replace("|", "/")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", action="append", required=True)
+    p.add_argument("--set", action="append", default=[], dest="overrides")
+    p.add_argument("--source", default=str(IMDB))
+    p.add_argument("--output-dir", default=str(Path(__file__).parent / "out"))
+    args = p.parse_args()
+    setup_logging()
+    cfg = kerasclf.load_config(*args.config, overrides=[f"data.source={args.source}", *args.overrides])
+    run_dir = train(cfg, args.output_dir)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    row = [date.today().isoformat(), cfg.name, settings(cfg), f"{100 * m['test']['accuracy']:.2f}%", f"{m['test']['f1_macro']:.4f}",
+           f"{m['epochs_run']} (best {m['best_epoch']})", f"{m['seconds_per_epoch']:.1f}",
+           f"{m['tokenize_seconds']:.1f}", f"{peak_gib:.2f}", machine(), f"`{command()}`"]
+    append("IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)",
+           ["date", "config", "settings", "test accuracy", "test F1 macro", "epochs", "s/epoch", "tokenize s", "peak RSS GiB",
+            "machine", "command"], row)
+    print(json.dumps({"run": str(run_dir), "test": {k: m["test"][k] for k in ("accuracy", "f1_macro")},
+                      "seconds_per_epoch": m["seconds_per_epoch"]}))
+
+
+if __name__ == "__main__":
+    main()

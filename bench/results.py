@@ -1,0 +1,48 @@
+"""Append measured numbers to bench/RESULTS.md: one table per benchmark, a row per run."""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import keras
+    import torch
+
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU {cpu}, {os.cpu_count()} cores"
+    return f"{dev}; torch {torch.__version__}, keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def command() -> str:
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def append(section: str, columns: list[str], row: list) -> None:
+    """Add `row` to the table under `## section`, creating the section (and file) when missing."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEvery number here was written by a script under bench/; each row names its date, machine and command.\n"
+    line = "| " + " | ".join(str(v) for v in row) + " |"
+    head = f"## {section}"
+    if head not in text:
+        text = text.rstrip("\n") + f"\n\n{head}\n\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+        text += line + "\n"
+    else:
+        start = text.index(head)
+        nxt = text.find("\n## ", start + len(head))
+        end = len(text) if nxt < 0 else nxt
+        block = text[start:end].rstrip("\n") + "\n" + line + "\n"
+        text = text[:start] + block + ("\n" + text[end:].lstrip("\n") if nxt >= 0 else "")
+    RESULTS.write_text(text)

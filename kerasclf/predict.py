@@ -1,0 +1,64 @@
+"""Classify new text with a trained run: the run's own tokenizer, labels and model.
+
+    python -m kerasclf.predict --run runs/imdb_cnn-... --text "A wonderful film."
+    python -m kerasclf.predict --run DIR --input reviews.txt      # one text per line (.txt)
+    python -m kerasclf.predict --run DIR --input reviews.csv      # .csv/.tsv/.jsonl with the run's columns
+    python -m kerasclf.predict --run DIR --text title="..." --text body="..."   # several inputs
+
+Prints one JSON object per text: {"label": ..., "probabilities": {class: p, ...}}.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kerasclf.cli import Parser, entry_point
+from kerasclf.data.sources import decode, read_table
+from kerasclf.errors import UserError
+from kerasclf.run import Run
+
+
+def _from_text_args(run: Run, items: list[str]) -> list:
+    names = {inp.name for inp in run.config.inputs}
+    if len(names) == 1:
+        name = next(iter(names))
+        return [item.split("=", 1)[1] if item.startswith(f"{name}=") else item for item in items]
+    one = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise UserError(f"--text {item[:40]!r}: this run has inputs {sorted(names)}; give --text NAME=TEXT for each")
+        one[key] = value
+    return [one]
+
+
+def _from_file(run: Run, path: Path) -> list:
+    if not path.is_file():
+        raise UserError(f"--input {path}: no such file")
+    if path.suffix.lower() == ".txt":
+        return [line for line in decode(path.read_bytes(), str(path)).split("\n") if line.strip()]
+    rows = read_table(path)
+    needed = {inp.column for inp in run.config.inputs}
+    if rows and not needed <= set(rows[0]):
+        raise UserError(f"--input {path}: expected column(s) {sorted(needed)}, found {sorted(rows[0])}")
+    return rows
+
+
+@entry_point
+def main(argv=None) -> int:
+    p = Parser(prog="python -m kerasclf.predict", description="Classify text with a trained run folder.")
+    p.add_argument("--run", required=True, help="run folder written by kerasclf.train")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", action="append", help="a text to classify (repeatable); NAME=TEXT for several inputs")
+    src.add_argument("--input", help=".txt (one text a line) or .csv/.tsv/.jsonl with the run's text columns")
+    args = p.parse_args(argv)
+    run = Run.load(args.run)
+    texts = _from_text_args(run, args.text) if args.text else _from_file(run, Path(args.input))
+    for result in run.predict(texts):
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+import pytest
+import yaml
+
+from kerasclf.config import CNNConfig, RNNConfig, load_config, save_config
+from kerasclf.errors import UserError
+
+
+def write(tmp_path, name, tree):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(tree))
+    return p
+
+
+def test_default_config_loads_with_defaults():
+    cfg = load_config()
+    assert cfg.data.source == "sample"
+    assert isinstance(cfg.inputs[0].encoder, CNNConfig)
+    assert cfg.train.early_stopping.monitor == "val_accuracy"
+
+
+def test_unknown_key_names_the_key_and_the_closest_valid_one(tmp_path):
+    p = write(tmp_path, "c.yaml", {"train": {"epoch": 3}})
+    with pytest.raises(UserError, match=r"train\.epoch: unknown key; did you mean 'epochs'\?"):
+        load_config(p)
+
+
+def test_unknown_key_inside_an_encoder(tmp_path):
+    p = write(tmp_path, "c.yaml", {"inputs": [{"name": "a", "encoder": {"type": "rnn", "unit": 8}}]})
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.unit: unknown key; did you mean 'units'\?"):
+        load_config(p)
+
+
+def test_wrong_type_names_the_path_and_the_expected_type(tmp_path):
+    p = write(tmp_path, "c.yaml", {"train": {"batch_size": "big"}})
+    with pytest.raises(UserError, match=r"train\.batch_size: expected int, got 'big'"):
+        load_config(p)
+    p = write(tmp_path, "d.yaml", {"inputs": [{"encoder": {"type": "rnn", "cell": "transformer"}}]})
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.cell: expected one of rnn, lstm, gru"):
+        load_config(p)
+
+
+def test_unknown_encoder_type_suggests_one():
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.type: unknown encoder 'cnnn'.*did you mean 'cnn'"):
+        load_config(overrides=["inputs.0.encoder.type=cnnn"])
+
+
+def test_set_overrides_are_typed_by_yaml_and_index_lists():
+    cfg = load_config(overrides=["inputs.0.max_length=64", "train.learning_rate=3e-4", "head.units=[16, 8]",
+                                 "inputs.0.encoder={type: rnn, cell: gru}"])
+    assert cfg.inputs[0].max_length == 64
+    assert cfg.train.learning_rate == pytest.approx(3e-4)
+    assert cfg.head.units == [16, 8]
+    assert isinstance(cfg.inputs[0].encoder, RNNConfig) and cfg.inputs[0].encoder.cell == "gru"
+
+
+def test_set_with_a_bad_index_or_form():
+    with pytest.raises(UserError, match=r"inputs\.3.*index below 1"):
+        load_config(overrides=["inputs.3.max_length=64"])
+    with pytest.raises(UserError, match="expected key.path=value"):
+        load_config(overrides=["train.epochs"])
+
+
+def test_several_configs_merge_later_wins_and_inputs_concatenate(tmp_path):
+    a = write(tmp_path, "a.yaml", {"name": "a", "inputs": [{"name": "words", "encoder": {"type": "cnn"}}],
+                                   "train": {"epochs": 3, "batch_size": 16}})
+    b = write(tmp_path, "b.yaml", {"name": "b", "inputs": [{"name": "seq", "encoder": {"type": "rnn"}}],
+                                   "train": {"epochs": 5}})
+    cfg = load_config(a, b)
+    assert cfg.name == "b"
+    assert [i.name for i in cfg.inputs] == ["words", "seq"]
+    assert (cfg.train.epochs, cfg.train.batch_size) == (5, 16)
+
+
+def test_duplicate_input_names_and_bad_max_length(tmp_path):
+    a = write(tmp_path, "a.yaml", {"inputs": [{"name": "text"}]})
+    with pytest.raises(UserError, match=r"inputs\.1\.name: duplicate input name 'text'"):
+        load_config(a, a)
+    with pytest.raises(UserError, match=r"inputs\.0\.max_length: expected an integer >= 1, got 0"):
+        load_config(overrides=["inputs.0.max_length=0"])
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("train: [unclosed\n")
+    with pytest.raises(UserError, match="is not valid YAML"):
+        load_config(p)
+    with pytest.raises(UserError, match="no such file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_saved_config_reloads_equal(tmp_path):
+    cfg = load_config(overrides=["inputs.0.encoder={type: rnn, cell: gru, layers: 2}", "train.schedule=cosine"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == cfg
+
+
+def test_repo_configs_are_valid():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
+        load_config(path)

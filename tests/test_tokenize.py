@@ -1,0 +1,50 @@
+import numpy as np
+
+from kerasclf.config import TokenizerConfig
+from kerasclf.data.tokenize import WordTokenizer
+
+TEXTS = ["A wonderful film.<br /><br />I LOVED it!", "A dull film; I hated it.", "wonderful wonderful acting"]
+
+
+def test_fit_encode_pads_and_strips_html_and_case():
+    tok = WordTokenizer.fit(TEXTS, TokenizerConfig(), max_length=12)
+    ids = tok.encode(TEXTS)
+    assert ids.shape == (3, 12) and ids.dtype == np.int32
+    words = tok.decode(ids[0])
+    assert words == ["a", "wonderful", "film", ".", "i", "loved", "it", "!"]
+    assert (ids[0, len(words):] == 0).all()  # right padding with [PAD] = 0
+    assert "<" not in "".join(tok.tokenizer.get_vocab())
+
+
+def test_unknown_words_and_min_freq():
+    tok = WordTokenizer.fit(TEXTS, TokenizerConfig(min_freq=2), max_length=8)
+    assert tok.decode(tok.encode(["wonderful zebra"])[0]) == ["wonderful", "[UNK]"]
+    assert "hated" not in tok.tokenizer.get_vocab()
+
+
+def test_max_tokens_caps_the_vocabulary():
+    tok = WordTokenizer.fit(TEXTS, TokenizerConfig(max_tokens=5), max_length=8)
+    assert tok.vocab_size == 5
+
+
+def test_truncation_head_and_tail():
+    text = ["one two three four five six"]
+    head = WordTokenizer.fit(text, TokenizerConfig(truncation="head"), max_length=3)
+    tail = WordTokenizer.fit(text, TokenizerConfig(truncation="tail"), max_length=3)
+    assert head.decode(head.encode(text)[0]) == ["one", "two", "three"]
+    assert tail.decode(tail.encode(text)[0]) == ["four", "five", "six"]
+
+
+def test_save_load_round_trip(tmp_path):
+    tok = WordTokenizer.fit(TEXTS, TokenizerConfig(lowercase=False), max_length=10)
+    tok.save(tmp_path / "t.json")
+    again = WordTokenizer.load(tmp_path / "t.json")
+    new = ["A film I LOVED, unseen words here"]
+    assert (again.encode(new) == tok.encode(new)).all()
+    assert again.max_length == 10 and again.vocab_size == tok.vocab_size
+
+
+def test_progress_bar_path_gives_the_same_ids():
+    texts = [f"review number {i} was good" for i in range(5000)]
+    tok = WordTokenizer.fit(texts, TokenizerConfig(), max_length=6)
+    assert (tok.encode(texts, progress=True) == tok.encode(texts)).all()

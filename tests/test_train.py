@@ -1,0 +1,168 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+import kerasclf
+from conftest import FIXTURES, QUICK, ROOT, run_cli
+
+ARTIFACTS = ["config.yaml", "model.keras", "history.csv", "metrics.json", "training_curves.png",
+             "confusion_matrix.png", "predictions.csv", "labels.json", "tokenizers/review.json", "train.log"]
+
+
+def test_training_on_the_sample_writes_every_artifact(sample_run):
+    for name in ARTIFACTS:
+        assert (sample_run / name).is_file(), name
+    assert not (sample_run / "backup").exists() and not (sample_run / "checkpoints").exists()
+    m = json.loads((sample_run / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc"):
+            assert 0.0 <= m[split][key] <= 1.0
+    assert m["test"]["count"] == 500
+    with open(sample_run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(rows[0])
+    with open(sample_run / "predictions.csv") as f:
+        preds = list(csv.DictReader(f))
+    assert len(preds) == 500 and set(preds[0]) == {"text", "label", "predicted", "correct", "p_neg", "p_pos"}
+    acc = np.mean([int(r["correct"]) for r in preds])
+    assert acc == pytest.approx(m["test"]["accuracy"])
+
+
+def test_resolved_config_reloads_to_the_same_model(sample_run):
+    cfg = kerasclf.load_config(sample_run / "config.yaml")
+    run = kerasclf.load_run(sample_run)
+    assert cfg == run.config
+    from kerasclf.models.build import build_network
+
+    rebuilt = build_network(cfg, {n: t.vocab_size for n, t in run.tokenizers.items()}, 2)
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in run.model.weights]
+
+
+def test_predict_after_reload_equals_predict_before_save(sample_run):
+    # predictions.csv was written by the trained model in memory, before model.keras was saved
+    with open(sample_run / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))[:40]
+    run = kerasclf.load_run(sample_run)
+    probs = run.predict_proba([r["text"] for r in rows])
+    expected = np.array([[float(r["p_neg"]), float(r["p_pos"])] for r in rows])
+    np.testing.assert_allclose(probs, expected, atol=2e-6)
+    out = run.predict(["A wonderful film"])
+    assert out[0]["label"] in ("neg", "pos") and set(out[0]["probabilities"]) == {"neg", "pos"}
+
+
+def test_predict_cli_text_and_input_file(sample_run, tmp_path):
+    r = run_cli("predict", "--run", str(sample_run), "--text", "Great film, loved it.", "--text", "Awful.")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert len(lines) == 2 and all(set(d) == {"label", "probabilities"} for d in lines)
+    expected = kerasclf.load_run(sample_run).predict(["Great film, loved it.", "Awful."])
+    assert [d["label"] for d in lines] == [d["label"] for d in expected]
+    txt = tmp_path / "in.txt"
+    txt.write_text("first review\n\nsecond review\n")
+    r = run_cli("predict", "--run", str(sample_run), "--input", str(txt))
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 2
+    r = run_cli("predict", "--run", str(sample_run), "--input", str(FIXTURES / "bom.csv"))
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 8
+
+
+def test_same_seed_same_metrics(tmp_path):
+    from kerasclf.train import train
+
+    over = [*QUICK, "train.epochs=1", "data.limit=300"]
+    a = train(kerasclf.load_config(overrides=over), tmp_path / "a")
+    b = train(kerasclf.load_config(overrides=over), tmp_path / "b")
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert ma["test"]["accuracy"] == mb["test"]["accuracy"]
+    assert ma["validation"]["f1_macro"] == mb["validation"]["f1_macro"]
+
+
+def test_notebook_snippet_from_the_readme():
+    """The README's notebook block, run as written (with a shorter config)."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- notebook -->", 2)[1].split("```python", 1)[1].split("```", 1)[0]
+    block = block.replace('kerasclf.load_config("configs/imdb_cnn.yaml")',
+                          f'kerasclf.load_config("configs/imdb_cnn.yaml", overrides={QUICK + ["inputs.0.tokenizer.max_tokens=2000", "train.epochs=1"]!r})')
+    block = block.replace("epochs=cfg.train.epochs", "epochs=1")
+    scope = {}
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(block, "README notebook", "exec"), scope)
+    finally:
+        os.chdir(cwd)
+    assert "model" in scope and scope["history"].history["loss"]
+
+
+def _trained_dirs(out):
+    return sorted(p for p in out.iterdir()) if out.exists() else []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "missing.yaml"], "--config missing.yaml: no such file"),
+    (["--set", "data.source=nowhere.csv"], "data.source: nowhere.csv: no such file or folder"),
+    (["--set", "data.source=s3://bucket/x"], "no such file or folder"),
+    (["--set", "train.epoch=2"], "train.epoch: unknown key; did you mean 'epochs'?"),
+    (["--set", f"data.source={FIXTURES / 'bom.csv'}", "--set", "data.label_column=stars"], "column 'stars' is not in"),
+    (["--set", f"data.source={FIXTURES / 'single_class.csv'}"], "single class"),
+    (["--set", f"data.source={FIXTURES / 'empty_text.csv'}"], "has an empty 'text'"),
+    (["--set", "inputs.0.max_length=0"], "inputs.0.max_length: expected an integer >= 1, got 0"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_cli_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, args, message):
+    out = tmp_path / "runs"
+    r = run_cli("train", *args, "--output-dir", str(out))
+    assert r.returncode == 2
+    assert message in r.stderr
+    error_lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "Traceback" not in r.stderr
+    assert _trained_dirs(out) == []
+
+
+def test_cli_trains_default_and_prints_the_run_folder_last(tmp_path):
+    r = run_cli("train", "--output-dir", str(tmp_path), *sum((["--set", s] for s in QUICK + ["train.epochs=1"]), []))
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = r.stdout.strip().splitlines()[-1]
+    assert (tmp_path / os.path.basename(run_dir) / "model.keras").is_file()
+
+
+def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(out),
+            *sum((["--set", s] for s in [*QUICK, "train.epochs=4", "train.early_stopping=null"]), [])]
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        meta = None
+        while time.time() < deadline and proc.poll() is None:
+            found = list(out.glob("*.incomplete/backup/training_metadata.json"))
+            if found and json.loads(found[0].read_text() or "{}").get("epoch", 0) >= 2:
+                meta = found[0]
+                break
+            time.sleep(0.05)
+        assert meta is not None, "training finished or stalled before a backup of epoch 2 appeared"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_dir = meta.parent.parent
+    assert not (run_dir / "model.keras").exists()
+    r = run_cli("train", "--resume", str(run_dir))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming" in r.stderr and "at epoch 3 of 4" in r.stderr or "at epoch 4 of 4" in r.stderr
+    final = run_dir.with_name(run_dir.name.removesuffix(".incomplete"))
+    assert r.stdout.strip().splitlines()[-1] == str(final)
+    with open(final / "history.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2, 3]
+    assert (final / "model.keras").is_file()
