@@ -67,7 +67,42 @@ class RNNConfig:
     dropout: float = 0.3
 
 
-ENCODER_CONFIGS: dict[str, type] = {"cnn": CNNConfig, "rnn": RNNConfig}
+@dataclass
+class TransformerConfig:
+    """Full self-attention (Vaswani et al. 2017): every token attends to every token."""
+
+    type: Literal["transformer"] = "transformer"
+    embedding_dim: int = 128
+    embedding_dropout: float = 0.1
+    positions: Literal["learned", "sinusoidal"] = "learned"
+    layers: int = 2
+    heads: int = 4
+    ff_dim: int = 256
+    dropout: float = 0.1
+    norm: Literal["pre", "post"] = "pre"
+    pooling: Literal["avg", "max", "cls"] = "avg"
+
+
+@dataclass
+class LocalTransformerConfig(TransformerConfig):
+    """Attention only within windows of `window_size` tokens (optionally overlapping by half)."""
+
+    type: Literal["local_transformer"] = "local_transformer"
+    window_size: int = 64
+    overlap: bool = True
+
+
+@dataclass
+class LongformerConfig(TransformerConfig):
+    """Sliding-window attention plus global tokens (Beltagy et al. 2020)."""
+
+    type: Literal["longformer"] = "longformer"
+    attention_window: int = 128  # each token sees attention_window // 2 tokens on either side
+    global_tokens: list[int] = field(default_factory=lambda: [0])  # positions; [CLS] is 0 with cls pooling
+
+
+ENCODER_CONFIGS: dict[str, type] = {"cnn": CNNConfig, "rnn": RNNConfig, "transformer": TransformerConfig,
+                                    "local_transformer": LocalTransformerConfig, "longformer": LongformerConfig}
 
 
 @dataclass
@@ -103,6 +138,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     clipnorm: Optional[float] = 1.0
     early_stopping: Optional[EarlyStoppingConfig] = field(default_factory=EarlyStoppingConfig)
+    mixup_alpha: float = 0.0  # > 0: mixup on the embeddings of every input (Zhang et al. 2018)
     seed: int = 42
 
 
@@ -315,12 +351,30 @@ def _check(cfg: Config) -> None:
                 raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
         if isinstance(enc, CNNConfig) and (not enc.kernel_sizes or min(enc.kernel_sizes) < 1):
             raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
+        if isinstance(enc, TransformerConfig):
+            for key in ("heads", "ff_dim"):
+                if getattr(enc, key) < 1:
+                    raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
+            if enc.embedding_dim % enc.heads:
+                raise UserError(f"{where}.encoder.heads: embedding_dim {enc.embedding_dim} must be a multiple of "
+                                f"heads, got {enc.heads}")
+        if isinstance(enc, LocalTransformerConfig) and (enc.window_size < 2 or (enc.overlap and enc.window_size % 2)):
+            raise UserError(f"{where}.encoder.window_size: expected an integer >= 2 (even with overlap), "
+                            f"got {enc.window_size}")
+        if isinstance(enc, LongformerConfig):
+            if enc.attention_window < 2 or enc.attention_window % 2:
+                raise UserError(f"{where}.encoder.attention_window: expected an even integer >= 2, "
+                                f"got {enc.attention_window}")
+            if any(p < 0 for p in enc.global_tokens):
+                raise UserError(f"{where}.encoder.global_tokens: expected positions >= 0, got {enc.global_tokens}")
     t = cfg.train
     for key in ("epochs", "batch_size"):
         if getattr(t, key) < 1:
             raise UserError(f"train.{key}: expected an integer >= 1, got {getattr(t, key)}")
     if t.learning_rate <= 0:
         raise UserError(f"train.learning_rate: expected a positive number, got {t.learning_rate}")
+    if t.mixup_alpha < 0:
+        raise UserError(f"train.mixup_alpha: expected a number >= 0 (0 turns mixup off), got {t.mixup_alpha}")
     if not 0 <= t.warmup_ratio < 1:
         raise UserError(f"train.warmup_ratio: expected a number in [0, 1), got {t.warmup_ratio}")
     v = cfg.data.validation

@@ -12,11 +12,18 @@ ENCODERS = {
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
     "rnn_2layers_mean": "{type: rnn, cell: rnn, embedding_dim: 8, units: 4, layers: 2, bidirectional: false, pooling: mean}",
+    "transformer_avg": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, layers: 2, dropout: 0.0}",
+    "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
+    "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
+    "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
+    "longformer": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4}",
+    "longformer_cls_two_global": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, global_tokens: [0, 3]}",
 }
 
 
-def make(encoder: str, seed=0):
-    cfg = load_config(overrides=[f"inputs.0.encoder={encoder}", "head.units=[4]", "train.batch_size=4"])
+def make(encoder: str, seed=0, *more):
+    cfg = load_config(overrides=[f"inputs.0.encoder={encoder}", "head.units=[4]", "train.batch_size=4",
+                                 "inputs.0.max_length=24", *more])
     keras.utils.set_random_seed(seed)
     return cfg, build_network(cfg, {"review": 50}, 2)
 
@@ -51,7 +58,7 @@ def test_encoder_builds_and_trains_a_few_steps(name):
 def test_padding_does_not_change_outputs(name):
     _, model = make(ENCODERS[name])
     ids = batch()
-    wide = np.concatenate([ids, np.zeros((len(ids), 7), "int32")], axis=1)
+    wide = np.concatenate([ids, np.zeros((len(ids), 9), "int32")], axis=1)
     a = run(model, review=ids)
     b = run(model, review=wide)
     np.testing.assert_allclose(a, b, atol=1e-5)
@@ -60,7 +67,7 @@ def test_padding_does_not_change_outputs(name):
     np.testing.assert_allclose(alone[0], a[3], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm_bi_max"])
+@pytest.mark.parametrize("name", ["cnn", "lstm_bi_max", "transformer_cls_post_sin", "local_transformer", "longformer_cls_two_global"])
 def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
     _, model = make(ENCODERS[name])
     ids = batch()

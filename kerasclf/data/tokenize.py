@@ -33,7 +33,6 @@ class WordTokenizer:
         norm = []
         if cfg.strip_html:
             norm.append(normalizers.Replace(Regex(r"<[^>]*>"), " "))
-        norm.append(normalizers.NFKC())
         if cfg.lowercase:
             norm.append(normalizers.Lowercase())
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
@@ -58,8 +57,10 @@ class WordTokenizer:
             import keras
 
             bar = keras.utils.Progbar(len(texts), unit_name="text")
+        # encode_batch_fast skips character offsets, which ids do not need
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
         for start in range(0, len(texts), CHUNK):
-            chunk = self.tokenizer.encode_batch(texts[start:start + CHUNK], add_special_tokens=False)
+            chunk = encode(texts[start:start + CHUNK], add_special_tokens=False)
             out[start:start + len(chunk)] = [e.ids for e in chunk]
             if bar is not None:
                 bar.update(start + len(chunk))

@@ -7,6 +7,7 @@ from kerasclf.config import Config
 from kerasclf.models import registry
 from kerasclf.models.compile import compile_model
 from kerasclf.models.head import head
+from kerasclf.models.mixup import Classifier, EmbeddingMixup
 
 
 def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) -> keras.Model:
@@ -14,10 +15,13 @@ def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) ->
     for inp in cfg.inputs:
         ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
         encoder = registry.get(inp.encoder.type)
-        x, mask = encoder.embed(ids, inp.encoder, vocab_sizes[inp.name], inp.name)
-        features.append(encoder.encode(x, mask, inp.encoder, inp.name))
+        x, mask = encoder.embed(ids, inp, vocab_sizes[inp.name])
+        if cfg.train.mixup_alpha > 0:
+            x, mask = EmbeddingMixup(name=f"{inp.name}_mixup")(x, mask)
+        features.append(encoder.encode(x, mask, inp))
         inputs[inp.name] = ids
-    return keras.Model(inputs, head(features, cfg.head, num_classes), name=cfg.name)
+    return Classifier(inputs, head(features, cfg.head, num_classes), name=cfg.name,
+                      mixup_alpha=cfg.train.mixup_alpha, seed=cfg.train.seed)
 
 
 def build_model(cfg: Config, data) -> keras.Model:

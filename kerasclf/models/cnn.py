@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import keras
 
-from kerasclf.config import CNNConfig
+from kerasclf.config import InputConfig
 from kerasclf.models.embedding import embed_tokens
 from kerasclf.models.layers import ApplyMask, MaskedPool
 
 
-def embed(ids, cfg: CNNConfig, vocab_size: int, name: str):
-    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, name)
+def embed(ids, inp: InputConfig, vocab_size: int):
+    cfg = inp.encoder
+    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, inp.name)
 
 
-def encode(x, mask, cfg: CNNConfig, name: str):
+def encode(x, mask, inp: InputConfig):
+    cfg, name = inp.encoder, inp.name
     pooled = []
     for k in cfg.kernel_sizes:
         h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)

@@ -1,16 +1,18 @@
 """Encoder `type` -> encoder module. Adding an encoder is one new file and one line here.
 
 An encoder module has two functions, so that mixup can sit between them:
-    embed(ids, cfg, vocab_size, name) -> (x, mask)      token ids -> vectors, and the padding mask
-    encode(x, mask, cfg, name)        -> features       vectors -> one feature vector per text
+    embed(ids, inp, vocab_size) -> (x, mask)      token ids -> vectors, and the padding mask
+    encode(x, mask, inp)        -> features       vectors -> one feature vector per text
+(`inp` is the input's InputConfig: its name, max_length and encoder settings.)
 """
 from __future__ import annotations
 
 from types import ModuleType
 
-from kerasclf.models import cnn, rnn
+from kerasclf.models import cnn, local_transformer, longformer, rnn, transformer
 
-ENCODERS: dict[str, ModuleType] = {"cnn": cnn, "rnn": rnn}
+ENCODERS: dict[str, ModuleType] = {"cnn": cnn, "rnn": rnn, "transformer": transformer,
+                                   "local_transformer": local_transformer, "longformer": longformer}
 
 
 def get(kind: str) -> ModuleType:

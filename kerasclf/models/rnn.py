@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import keras
 
-from kerasclf.config import RNNConfig
+from kerasclf.config import InputConfig
 from kerasclf.models.embedding import embed_tokens
 from kerasclf.models.layers import BoolMask, MaskedPool
 
 CELLS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
-def embed(ids, cfg: RNNConfig, vocab_size: int, name: str):
-    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, name)
+def embed(ids, inp: InputConfig, vocab_size: int):
+    cfg = inp.encoder
+    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, inp.name)
 
 
-def encode(x, mask, cfg: RNNConfig, name: str):
+def encode(x, mask, inp: InputConfig):
+    cfg, name = inp.encoder, inp.name
     rnn_mask = BoolMask(name=f"{name}_rnn_mask")(mask)
     h = x
     for i in range(cfg.layers):

@@ -1,0 +1,141 @@
+"""Self-attention in three shapes, in keras.ops only (torch, jax and tensorflow backends).
+
+All functions take q, k, v of shape (batch, heads, length, head_dim) and a key mask (batch, length)
+with 1.0 at real tokens, and return (batch, heads, length, head_dim).
+
+- `full_attention`: every token attends to every real token (length x length scores).
+- `window_attention`: tokens attend only within their window of `window` tokens (block-diagonal);
+  with `overlap`, a window also sees the half window on each side. Scores are
+  (length / window) blocks of window x window (x2 with overlap): linear in length.
+- `sliding_attention` (Longformer, Beltagy et al. 2020): each token attends to the tokens within
+  `window // 2` positions on either side and to the global tokens; the global tokens attend to
+  every token, with their own projections. Computed in blocks of window // 2 against the block
+  and its two neighbours, so scores take 3 * length * window / 2 numbers, never length x length.
+"""
+from __future__ import annotations
+
+import math
+
+from keras import ops
+
+NEG = -1e9  # added to the scores of keys that may not be attended
+
+
+def _pad_length(x, multiple: int, axis: int):
+    length = x.shape[axis]
+    extra = (-length) % multiple
+    if extra == 0:
+        return x
+    widths = [(0, 0)] * len(x.shape)
+    widths[axis] = (0, extra)
+    return ops.pad(x, widths)
+
+
+def _tensors(*xs):
+    return [None if x is None else ops.convert_to_tensor(x) for x in xs]
+
+
+def full_attention(q, k, v, key_mask):
+    q, k, v, key_mask = _tensors(q, k, v, key_mask)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = ops.einsum("bhqd,bhkd->bhqk", q, k) * scale
+    scores = scores + (1.0 - key_mask[:, None, None, :]) * NEG
+    return ops.einsum("bhqk,bhkd->bhqd", ops.softmax(scores, axis=-1), v)
+
+
+def _blocks(x, size: int):
+    """(B, H, L, d) with L a multiple of size -> (B, H, L // size, size, d)."""
+    b, h, length, d = x.shape
+    return ops.reshape(x, (-1, h, length // size, size, d))
+
+
+def _neighbours(blocks, parts: int):
+    """Concatenate each block with its neighbours along the token axis.
+
+    blocks: (B, H, n, s, d). parts=3 gives blocks i-1, i, i+1 (3s tokens); the missing
+    neighbours at both ends are zeros (and masked by the caller's key mask, which is 0 there).
+    """
+    padded = ops.pad(blocks, [(0, 0), (0, 0), (1, 1), (0, 0), (0, 0)])
+    n = blocks.shape[2]
+    return ops.concatenate([padded[:, :, i:i + n] for i in range(parts)], axis=3)
+
+
+def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
+    q, k, v, key_mask = _tensors(q, k, v, key_mask)
+    length = q.shape[2]
+    size = window // 2 if overlap else window
+    q, k, v = (_pad_length(t, window, axis=2) for t in (q, k, v))
+    m = _pad_length(key_mask, window, axis=1)[:, None, :, None]  # (B, 1, Lp, 1): a "head_dim" of 1
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    qw = _blocks(q, window)
+    if overlap:
+        # half-windows: window i is half-blocks 2i and 2i+1 and also sees 2i-1 and 2i+2
+        kh, vh, mh = _blocks(k, size), _blocks(v, size), _blocks(m, size)
+        n = kh.shape[2]
+
+        def widen(x):
+            padded = ops.pad(x, [(0, 0), (0, 0), (1, 1), (0, 0), (0, 0)])
+            left = ops.reshape(padded[:, :, 0:n], (-1, x.shape[1], n // 2, window, x.shape[-1]))
+            right = ops.reshape(padded[:, :, 2:n + 2], (-1, x.shape[1], n // 2, window, x.shape[-1]))
+            return ops.concatenate([left, right], axis=3)
+
+        kw, vw, mw = widen(kh), widen(vh), widen(mh)
+    else:
+        kw, vw, mw = _blocks(k, window), _blocks(v, window), _blocks(m, window)
+    scores = ops.einsum("bhnqd,bhnkd->bhnqk", qw, kw) * scale
+    scores = scores + (1.0 - ops.swapaxes(mw, -1, -2)) * NEG  # mw: (B, 1, n, keys, 1) -> (B, 1, n, 1, keys)
+    out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vw)
+    return ops.reshape(out, (-1, out.shape[1], out.shape[2] * window, out.shape[-1]))[:, :, :length]
+
+
+def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None, kg=None, vg=None):
+    """Longformer-style attention. `global_positions` is a list of token positions (ints);
+    qg, kg, vg are the global projections of the same tokens (default: q, k, v)."""
+    q, k, v, key_mask, qg, kg, vg = _tensors(q, k, v, key_mask, qg, kg, vg)
+    length = q.shape[2]
+    half = max(window // 2, 1)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    glob = sorted({int(p) for p in global_positions if 0 <= int(p) < length})
+
+    qp, kp, vp = (_pad_length(t, half, axis=2) for t in (q, k, v))
+    padded_length = qp.shape[2]
+    mp = _pad_length(key_mask, half, axis=1)
+    is_global = ops.zeros((padded_length,), dtype=q.dtype)
+    if glob:
+        is_global = ops.sum(ops.one_hot(ops.array(glob), padded_length, dtype=q.dtype), axis=0)
+    # keys of the band: each block of `half` queries sees its block and both neighbours
+    kb = _neighbours(_blocks(kp, half), 3)
+    vb = _neighbours(_blocks(vp, half), 3)
+    # mask of the band keys: real tokens, not global (those come in through the global part once)
+    local_ok = mp * (1.0 - is_global[None, :])
+    mb = _neighbours(_blocks(local_ok[:, None, :, None], half), 3)  # (B, 1, n, 3*half, 1)
+    # |query - key| <= half, as a fixed (half, 3*half) pattern: key c of block i-1.. is at (c - half) - r
+    r = ops.arange(half)[:, None]
+    c = ops.arange(3 * half)[None, :]
+    band = ops.cast(ops.abs(c - half - r) <= half, q.dtype)  # (half, 3*half)
+    allowed = ops.swapaxes(mb, -1, -2) * band  # (B, 1, n, half, 3*half)
+    qb = _blocks(qp, half)
+    scores = ops.einsum("bhnqd,bhnkd->bhnqk", qb, kb) * scale + (1.0 - allowed) * NEG
+    if glob:
+        idx = ops.array(glob)
+        k_glob, v_glob = ops.take(kp, idx, axis=2), ops.take(vp, idx, axis=2)  # (B, H, G, d)
+        m_glob = ops.take(mp, idx, axis=1)  # (B, G)
+        g_scores = ops.einsum("bhnqd,bhgd->bhnqg", qb, k_glob) * scale
+        g_scores = g_scores + (1.0 - m_glob[:, None, None, None, :]) * NEG
+        weights = ops.softmax(ops.concatenate([scores, g_scores], axis=-1), axis=-1)
+        out = ops.einsum("bhnqk,bhnkd->bhnqd", weights[..., : 3 * half], vb)
+        out = out + ops.einsum("bhnqg,bhgd->bhnqd", weights[..., 3 * half:], v_glob)
+    else:
+        out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vb)
+    out = ops.reshape(out, (-1, out.shape[1], padded_length, out.shape[-1]))[:, :, :length]
+    if not glob:
+        return out
+    # the global tokens' own rows: attend to every real token with the global projections
+    qg, kg, vg = (q if qg is None else qg), (k if kg is None else kg), (v if vg is None else vg)
+    idx = ops.array(glob)
+    q_glob = ops.take(qg, idx, axis=2)  # (B, H, G, d)
+    g_rows = ops.einsum("bhgd,bhkd->bhgk", q_glob, kg) * scale + (1.0 - key_mask[:, None, None, :]) * NEG
+    g_out = ops.einsum("bhgk,bhkd->bhgd", ops.softmax(g_rows, axis=-1), vg)
+    onehot = ops.one_hot(idx, length, dtype=out.dtype)  # (G, L): linear in length
+    keep = 1.0 - ops.sum(onehot, axis=0)
+    return out * keep[None, None, :, None] + ops.einsum("bhgd,gl->bhld", g_out, onehot)

@@ -1,0 +1,95 @@
+"""Mixup on embeddings (Zhang et al. 2018; EIR's mixing on every input) and the model that drives it.
+
+While training with `train.mixup_alpha > 0`, each batch draws one λ ~ Beta(α, α) and one
+permutation of the batch. Every input's embeddings become λ·x + (1−λ)·x[perm] (the same λ and
+permutation for all inputs of a sample), and the loss becomes λ·L(y) + (1−λ)·L(y[perm]).
+Evaluation and prediction never mix.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import keras
+from keras import ops
+
+
+class MixState:
+    """What the model drew for the batch in flight, shared with its EmbeddingMixup layers."""
+
+    def __init__(self):
+        self.lam = None
+        self.perm = None
+        self.forced = False
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class EmbeddingMixup(keras.layers.Layer):
+    """(x, padding mask) -> mixed (x, mask) while the model mixes; unchanged otherwise.
+    A mixed sample's mask covers the real tokens of both of its texts."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.state: MixState | None = None
+
+    def call(self, x, padding_mask):
+        st = self.state
+        if st is None or st.lam is None:
+            return x, padding_mask
+        lam = ops.cast(st.lam, x.dtype)
+        mixed = lam * x + (1.0 - lam) * ops.take(x, st.perm, axis=0)
+        return mixed, ops.maximum(padding_mask, ops.take(padding_mask, st.perm, axis=0))
+
+    def compute_output_shape(self, x_shape, padding_mask_shape):
+        return x_shape, padding_mask_shape
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class Classifier(keras.Model):
+    """The functional model kerasclf builds; it adds mixup to Keras' training step when asked.
+
+    Saved and loaded as a plain functional model (a reloaded one predicts; it does not mix:
+    kerasclf rebuilds the model from the run's config to train or resume).
+    """
+
+    def __init__(self, *args, **kwargs):
+        mixup_alpha = kwargs.pop("mixup_alpha", 0.0)
+        seed = kwargs.pop("seed", None)
+        super().__init__(*args, **kwargs)
+        self.mixup_alpha = float(mixup_alpha)
+        self._mix = MixState()
+        self._mix_seed = keras.random.SeedGenerator(seed) if self.mixup_alpha > 0 else None
+        self.last_mixup = None
+        for layer in self.layers:
+            if isinstance(layer, EmbeddingMixup):
+                layer.state = self._mix
+
+    def call(self, inputs, training=None, mask=None):
+        if training and self.mixup_alpha > 0 and not self._mix.forced:
+            batch = ops.shape(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0])[0]
+            a = self.mixup_alpha
+            self._mix.lam = keras.random.beta((), a, a, seed=self._mix_seed)
+            self._mix.perm = keras.random.shuffle(ops.arange(batch), seed=self._mix_seed)
+        elif not self._mix.forced:
+            self._mix.lam = self._mix.perm = None
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        lam, perm = self._mix.lam, self._mix.perm
+        if not training or lam is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        if not self._mix.forced:
+            self._mix.lam = self._mix.perm = None
+        self.last_mixup = (lam, perm)
+        mixed_with = ops.take(y, perm, axis=0)
+        return (lam * super().compute_loss(x, y, y_pred, sample_weight, training)
+                + (1.0 - lam) * super().compute_loss(x, mixed_with, y_pred, sample_weight, training))
+
+    @contextlib.contextmanager
+    def mixing(self, lam, perm):
+        """Run the model with a given λ and permutation (for checks and notebooks): inside the
+        block every call mixes with them, in training and inference alike."""
+        self._mix.lam, self._mix.perm, self._mix.forced = lam, perm, True
+        try:
+            yield self
+        finally:
+            self._mix.lam, self._mix.perm, self._mix.forced = None, None, False

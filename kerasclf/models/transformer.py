@@ -1,0 +1,47 @@
+"""Transformer encoder (Vaswani et al. 2017; keras-io's text-classification transformer):
+token embedding plus learned or sinusoidal positions, N blocks of full self-attention, pooling.
+
+    encoder: {type: transformer, embedding_dim: 128, layers: 2, heads: 4, ff_dim: 256, pooling: avg}
+
+Attention costs length x length per head: use local_transformer or longformer for long texts.
+The module also holds what the three transformer encoders share.
+"""
+from __future__ import annotations
+
+import keras
+
+from kerasclf.config import InputConfig
+from kerasclf.models.blocks import PositionEmbedding, PrependCLS, TakeFirst, TransformerBlock
+from kerasclf.models.layers import ApplyMask, MaskedPool, PaddingMask
+
+
+def embed(ids, inp: InputConfig, vocab_size: int):
+    cfg, name = inp.encoder, inp.name
+    mask = PaddingMask(name=f"{name}_mask")(ids)
+    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
+    x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
+    if cfg.embedding_dropout:
+        x = keras.layers.Dropout(cfg.embedding_dropout, name=f"{name}_embedding_dropout")(x)
+    return ApplyMask(name=f"{name}_embedding_masked")(x, mask), mask
+
+
+def attention_options(cfg) -> dict:
+    """What kind of attention the encoder's config asks for (overridden by the other encoders)."""
+    return {"kind": "full"}
+
+
+def encode_with(x, mask, inp: InputConfig, options: dict):
+    cfg, name = inp.encoder, inp.name
+    if cfg.pooling == "cls":
+        x, mask = PrependCLS(name=f"{name}_cls")(x, mask)
+    for i in range(cfg.layers):
+        x = TransformerBlock(cfg.heads, cfg.ff_dim, cfg.dropout, cfg.norm, name=f"{name}_block{i}", **options)(x, mask)
+    if cfg.norm == "pre":
+        x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_final_norm")(x)
+    if cfg.pooling == "cls":
+        return TakeFirst(name=f"{name}_pool")(x)
+    return MaskedPool("mean" if cfg.pooling == "avg" else "max", name=f"{name}_pool")(x, mask)
+
+
+def encode(x, mask, inp: InputConfig):
+    return encode_with(x, mask, inp, attention_options(inp.encoder))

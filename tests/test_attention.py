@@ -1,0 +1,98 @@
+"""The windowed and Longformer-style attention equal full attention under the matching mask."""
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasclf.models.attention import full_attention, sliding_attention, window_attention
+
+
+def dense_reference(q, k, v, allowed):
+    """Masked softmax attention in numpy; allowed: (B, L, L) booleans (query, key)."""
+    scores = np.einsum("bhqd,bhkd->bhqk", q, k) / np.sqrt(q.shape[-1])
+    scores = np.where(allowed[:, None], scores, -1e9)
+    w = np.exp(scores - scores.max(-1, keepdims=True))
+    w = w / w.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bhkd->bhqd", w, v)
+
+
+def inputs(length, batch=3, heads=2, dim=4, seed=0):
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.normal(size=(batch, heads, length, dim)).astype("float32") for _ in range(3))
+    lengths = [length, max(1, length - 5), max(1, length // 2)][:batch]
+    mask = np.zeros((batch, length), "float32")
+    for i, n in enumerate(lengths):
+        mask[i, :n] = 1
+    return q, k, v, mask
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def real_rows(out, mask):
+    return out * mask[:, None, :, None]
+
+
+@pytest.mark.parametrize("length", [7, 16, 23])
+def test_full_attention_matches_reference(length):
+    q, k, v, mask = inputs(length)
+    allowed = np.broadcast_to(mask[:, None, :] > 0, (len(mask), length, length))
+    np.testing.assert_allclose(real_rows(np_(full_attention(q, k, v, mask)), mask),
+                               real_rows(dense_reference(q, k, v, allowed), mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("length, window, overlap", [(16, 4, False), (19, 4, False), (23, 8, True), (16, 4, True), (5, 8, True)])
+def test_window_attention_equals_block_diagonal_full_attention(length, window, overlap):
+    q, k, v, mask = inputs(length)
+    pos = np.arange(length)
+    start = (pos // window) * window
+    if overlap:
+        lo, hi = start - window // 2, start + window + window // 2
+    else:
+        lo, hi = start, start + window
+    band = (pos[None, :] >= lo[:, None]) & (pos[None, :] < hi[:, None])
+    allowed = band[None] & (mask[:, None, :] > 0)
+    got = np_(window_attention(q, k, v, mask, window, overlap))
+    np.testing.assert_allclose(real_rows(got, mask), real_rows(dense_reference(q, k, v, allowed), mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("length, window, glob", [(16, 4, [0]), (23, 6, [0, 5]), (30, 8, []), (9, 16, [0]), (21, 4, [3, 40])])
+def test_sliding_attention_equals_band_plus_global_full_attention(length, window, glob):
+    q, k, v, mask = inputs(length)
+    rng = np.random.default_rng(1)
+    qg, kg, vg = (rng.normal(size=q.shape).astype("float32") for _ in range(3))
+    pos = np.arange(length)
+    g = [p for p in glob if p < length]
+    is_g = np.isin(pos, g)
+    allowed = (np.abs(pos[:, None] - pos[None, :]) <= window // 2) | is_g[None, :]
+    allowed = allowed[None] & (mask[:, None, :] > 0)
+    expected = dense_reference(q, k, v, allowed)
+    if g:  # the global rows: every real key, with the global projections
+        global_rows = dense_reference(qg, kg, vg, np.broadcast_to(mask[:, None, :] > 0, allowed.shape))
+        expected[:, :, is_g] = global_rows[:, :, is_g]
+    got = np_(sliding_attention(q, k, v, mask, window, glob, qg, kg, vg))
+    np.testing.assert_allclose(real_rows(got, mask), real_rows(expected, mask), atol=1e-5)
+
+
+def test_sliding_attention_builds_no_length_by_length_tensor():
+    """Trace the ops: no intermediate has two axes of the sequence length."""
+    length, window = 256, 16
+    q, k, v, mask = inputs(length, batch=1)
+    seen = []
+    original = ops.einsum
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(tuple(out.shape))
+        return out
+
+    import kerasclf.models.attention as attention
+
+    attention.ops.einsum = spy
+    try:
+        sliding_attention(q, k, v, mask, window, [0])
+        window_attention(q, k, v, mask, window, True)
+    finally:
+        attention.ops.einsum = original
+    assert seen and all(list(s).count(length) <= 1 for s in seen), seen
