@@ -13,6 +13,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (tfds sources only) quiet
 
+from kerasclf import tf_guard  # noqa: E402
+
+tf_guard.hide()
+
 from kerasclf.config import Config, load_config  # noqa: E402
 from kerasclf.data.load import Data, load_data  # noqa: E402
 from kerasclf.errors import UserError  # noqa: E402

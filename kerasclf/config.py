@@ -209,6 +209,8 @@ def apply_override(tree: dict, assignment: str) -> None:
                 node[int(key)] = value
             else:
                 node = node[int(key)]
+        elif not isinstance(node, dict):
+            raise UserError(f"--set {path}: '{'.'.join(keys[:i])}' is a single value, not a section")
         else:
             if last:
                 node[key] = value
@@ -373,6 +375,13 @@ def _check(cfg: Config) -> None:
             raise UserError(f"train.{key}: expected an integer >= 1, got {getattr(t, key)}")
     if t.learning_rate <= 0:
         raise UserError(f"train.learning_rate: expected a positive number, got {t.learning_rate}")
+    metrics = ("loss", "accuracy", "f1_macro")
+    valid = [*metrics, *(f"val_{m}" for m in metrics)]
+    if t.early_stopping and t.early_stopping.monitor not in valid:
+        close = difflib.get_close_matches(t.early_stopping.monitor, valid, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UserError(f"train.early_stopping.monitor: unknown metric {t.early_stopping.monitor!r}, "
+                        f"expected one of {', '.join(valid)}{hint}")
     if t.mixup_alpha < 0:
         raise UserError(f"train.mixup_alpha: expected a number >= 0 (0 turns mixup off), got {t.mixup_alpha}")
     if not 0 <= t.warmup_ratio < 1:

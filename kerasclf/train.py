@@ -113,6 +113,9 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"--resume {resume}: not a run folder (expected config.yaml there)")
+        if (run_dir / "model.keras").exists() or not run_dir.name.endswith(INCOMPLETE):
+            raise UserError(f"--resume {resume}: this run finished; only a stopped run "
+                            f"(a folder named *{INCOMPLETE}) can be resumed")
         cfg = from_dict(read_yaml(run_dir / "config.yaml"))
         tokenizers = {i.name: WordTokenizer.load(run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
     keras.utils.set_random_seed(cfg.train.seed)
@@ -125,6 +128,8 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
         for name, tok in data.tokenizers.items():
             tok.save(run_dir / "tokenizers" / f"{name}.json")
         (run_dir / "labels.json").write_text(json.dumps(data.class_names))
+    if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
+        log.setLevel(logging.INFO)
     handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
@@ -166,8 +171,9 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     best_epoch = None
     if best_path.is_file():
         model.load_weights(str(best_path))
-        values = np.asarray(history[monitor])
-        best_epoch = int(values.argmin() if _mode(monitor, es.mode if es else "auto") == "min" else values.argmax()) + 1
+        values = np.asarray(history[monitor], dtype=float)
+        pick = np.nanargmin if _mode(monitor, es.mode if es else "auto") == "min" else np.nanargmax
+        best_epoch = int(pick(values)) + 1
         log.info("best epoch %d by %s = %.4f", best_epoch, monitor, values[best_epoch - 1])
 
     metrics = {}

@@ -99,3 +99,18 @@ def test_repo_configs_are_valid():
 
     for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
         load_config(path)
+
+
+def test_unknown_early_stopping_metric_and_set_into_a_value():
+    with pytest.raises(UserError, match=r"train\.early_stopping\.monitor: unknown metric 'val_acc'.*did you mean"):
+        load_config(overrides=["train.early_stopping.monitor=val_acc"])
+    with pytest.raises(UserError, match=r"--set train\.epochs\.x: 'train\.epochs' is a single value"):
+        load_config(overrides=["train.epochs.x=1"])
+
+
+def test_shipped_single_input_configs_merge_into_one_model():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
+    cfg = load_config(*configs)
+    assert len(cfg.inputs) == len(configs)

@@ -68,6 +68,8 @@ def test_a_step_with_mixup_differs_from_a_step_without():
     x, y = data()
     _, with_mix = build(0.4)
     _, without = build(0.0)
+    for a, b in zip(with_mix.trainable_weights, without.trainable_weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
     with_mix.train_on_batch(x, y)
     without.train_on_batch(x, y)
     a = ops.convert_to_numpy(with_mix(x, training=False))

@@ -153,3 +153,24 @@ def test_tfds_unknown_dataset_is_a_user_error():
     pytest.importorskip("tensorflow_datasets")
     with pytest.raises(UserError, match="tfds:no_such_dataset_xyz could not be loaded"):
         load_raw(cfg_for("tfds:no_such_dataset_xyz"))
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_integer_labels_with_spaces_and_not_starting_at_zero(tmp_path):
+    body = "".join(f"review {i} is {'good' if i % 2 else 'bad'}, {1 + i % 2}\n" for i in range(12))
+    p = _write(tmp_path, "stars.csv", "text,label\n" + body.replace(", ", ", "))
+    raw = load_raw(cfg_for(p, "data.validation=0.25", "data.test=0.25"))
+    assert raw.class_names == ["1", "2"]  # no empty class "0"
+    assert set(raw.train.labels.tolist()) == {0, 1}
+
+
+def test_a_test_label_the_train_split_lacks_is_a_user_error(tmp_path):
+    train = _write(tmp_path, "train.csv", "text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(8)))
+    test = _write(tmp_path, "test.csv", "text,label\na,0\nb,2\n")
+    with pytest.raises(UserError, match=r"row 2 of the test split has label '2'"):
+        load_raw(cfg_for(train, f"data.test={test}", "data.validation=0.25"))

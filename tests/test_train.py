@@ -20,6 +20,7 @@ ARTIFACTS = ["config.yaml", "model.keras", "history.csv", "metrics.json", "train
 def test_training_on_the_sample_writes_every_artifact(sample_run):
     for name in ARTIFACTS:
         assert (sample_run / name).is_file(), name
+    assert "best epoch" in (sample_run / "train.log").read_text()
     assert not (sample_run / "backup").exists() and not (sample_run / "checkpoints").exists()
     m = json.loads((sample_run / "metrics.json").read_text())
     for split in ("validation", "test"):
@@ -159,10 +160,24 @@ def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
     assert not (run_dir / "model.keras").exists()
     r = run_cli("train", "--resume", str(run_dir))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "resuming" in r.stderr and "at epoch 3 of 4" in r.stderr or "at epoch 4 of 4" in r.stderr
+    assert "resuming" in r.stderr and ("at epoch 3 of 4" in r.stderr or "at epoch 4 of 4" in r.stderr)
     final = run_dir.with_name(run_dir.name.removesuffix(".incomplete"))
     assert r.stdout.strip().splitlines()[-1] == str(final)
     with open(final / "history.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == [0, 1, 2, 3]
     assert (final / "model.keras").is_file()
+    again = run_cli("train", "--resume", str(final))
+    assert again.returncode == 2 and "this run finished" in again.stderr
+
+
+def test_training_and_predicting_never_import_tensorflow(sample_run):
+    code = ("import sys, kerasclf\n"
+            "from kerasclf.train import train\n"
+            f"train(kerasclf.load_config(overrides={QUICK + ['train.epochs=1', 'data.limit=200']!r}), {str(sample_run.parent / 'no_tf')!r})\n"
+            f"kerasclf.load_run({str(sample_run)!r}).predict(['a fine film'])\n"
+            "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "NO_TF"

@@ -131,6 +131,9 @@ def read_acl_imdb(path: Path) -> dict[str, list[dict]]:
 
 def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
     """Splits of a tensorflow-datasets dataset; TensorFlow is imported here only, kept off the GPU."""
+    from kerasclf import tf_guard
+
+    tf_guard.release()
     try:
         import tensorflow as tf
         import tensorflow_datasets as tfds
@@ -201,36 +204,43 @@ def read_source(cfg: Config) -> dict[str, list[dict]]:
                     "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)")
 
 
+def _label_key(value) -> str:
+    """The text a label is matched by: ints and numeric strings alike ('1', ' 1', 1 -> '1')."""
+    if isinstance(value, (bool, float)) or value is None:
+        return str(value).strip()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    text = str(value).strip()
+    return str(int(text)) if text.lstrip("-").isdigit() else text
+
+
 def _label_mapping(rows_by_split: dict[str, list[dict]], cfg: Config) -> tuple[dict, list[str]]:
+    """{label key: class index} and the class names, from the train split.
+
+    Integer labels keep their numeric order; labels 0..n-1 are the class indices themselves (and
+    `data.class_names` names them), any other integers (star ratings 1-5, say) are classes named
+    by their value. Text labels are sorted, or ordered as `data.class_names` lists them.
+    """
     key = cfg.data.label_column
     train = rows_by_split["train"]
     if key not in train[0]:
         have = ", ".join(map(str, train[0].keys()))
         raise UserError(f"data.label_column: column {key!r} is not in the train rows of {cfg.data.source} (it has: {have})")
-    values = [r[key] for r in train]
-    def as_int(v):
-        if isinstance(v, (bool, float)):
-            return None
-        if isinstance(v, (int, np.integer)):
-            return int(v)
-        s = str(v).strip()
-        return int(s) if s.lstrip("-").isdigit() else None
-    ints = [as_int(v) for v in values]
-    if all(i is not None and i >= 0 for i in ints):
-        n = max(ints) + 1
-        names = cfg.data.class_names or [str(i) for i in range(n)]
-        if len(names) < n:
-            raise UserError(f"data.class_names: {len(names)} names given but labels go up to {n - 1}")
-        mapping = {v: as_int(v) for split in rows_by_split.values() for v in {str(r.get(key)) for r in split}
-                   if as_int(v) is not None}
-        return mapping, list(names)
-    names = sorted({str(v).strip() for v in values})
+    keys = sorted({_label_key(r.get(key)) for r in train})
+    if all(k.lstrip("-").isdigit() for k in keys):
+        values = sorted(int(k) for k in keys)
+        if values == list(range(len(values))) and cfg.data.class_names:
+            if len(cfg.data.class_names) != len(values):
+                raise UserError(f"data.class_names: {len(cfg.data.class_names)} names given, "
+                                f"the train split has {len(values)} classes (labels 0..{len(values) - 1})")
+            return {str(v): v for v in values}, list(cfg.data.class_names)
+        return {str(v): i for i, v in enumerate(values)}, [str(v) for v in values]
     if cfg.data.class_names:
-        unknown = set(names) - set(cfg.data.class_names)
+        unknown = set(keys) - set(cfg.data.class_names)
         if unknown:
             raise UserError(f"data.class_names: labels {sorted(unknown)[:5]} are not among {cfg.data.class_names}")
-        names = list(cfg.data.class_names)
-    return {n: i for i, n in enumerate(names)}, names
+        keys = list(cfg.data.class_names)
+    return {k: i for i, k in enumerate(keys)}, keys
 
 
 def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, cfg: Config) -> Split:
@@ -254,7 +264,7 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
             raise UserError(f"data.source: row {n} of the {split} split of {source} has an empty {c!r} "
                             "(remove it, or set data.drop_empty: true)")
         label = row[key]
-        lookup = str(label).strip() if not isinstance(label, (int, np.integer)) else str(int(label))
+        lookup = _label_key(label)
         if lookup not in mapping:
             raise UserError(f"data.label_column: row {n} of the {split} split has label {label!r}, "
                             f"which the train split does not have (train classes: {sorted(map(str, mapping))})")
