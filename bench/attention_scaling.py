@@ -86,6 +86,7 @@ def main():
         print("RESULT " + json.dumps(one_point(args.child[0], int(args.child[1]), args.batch, args.steps)))
         return
     sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE.parent))
     from results import append, command, machine
 
     rows = []

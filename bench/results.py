@@ -20,6 +20,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    import kerasclf  # noqa: F401 - sets KERAS_BACKEND=torch unless the caller chose one
     import keras
     import torch
 

@@ -87,3 +87,19 @@ def test_predictions_do_not_depend_on_alpha():
                                ops.convert_to_numpy(without.predict(x, verbose=0)), atol=1e-6)
     np.testing.assert_allclose(ops.convert_to_numpy(with_mix(x, training=False)),
                                ops.convert_to_numpy(with_mix.predict(x, verbose=0)), atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder", [
+    "{type: cnn, embedding_dim: 8, filters: 4, kernel_sizes: [2]}",
+    "{type: rnn, cell: gru, embedding_dim: 8, units: 4}",
+    "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls}",
+    "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4}",
+    "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4}",
+])
+def test_mixup_trains_with_every_encoder(encoder):
+    cfg = load_config(overrides=[f"inputs.0.encoder={encoder}", "inputs.0.max_length=12", "head.units=[4]",
+                                 "train.mixup_alpha=0.2"])
+    model = compile_model(build_network(cfg, {cfg.inputs[0].name: 40}, 2), cfg.train, 2, steps_per_epoch=4)
+    x, y = data()
+    loss = model.train_on_batch({cfg.inputs[0].name: x["a"]}, y, return_dict=True)["loss"]
+    assert np.isfinite(float(loss)) and model.last_mixup is not None
