@@ -139,6 +139,7 @@ class TrainConfig:
     clipnorm: Optional[float] = 1.0
     early_stopping: Optional[EarlyStoppingConfig] = field(default_factory=EarlyStoppingConfig)
     mixup_alpha: float = 0.0  # > 0: mixup on the embeddings of every input (Zhang et al. 2018)
+    ema: Optional[float] = None  # e.g. 0.99: validate, checkpoint and keep an exponential moving average of the weights
     seed: int = 42
 
 
@@ -382,6 +383,8 @@ def _check(cfg: Config) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UserError(f"train.early_stopping.monitor: unknown metric {t.early_stopping.monitor!r}, "
                         f"expected one of {', '.join(valid)}{hint}")
+    if t.ema is not None and not 0 < t.ema < 1:
+        raise UserError(f"train.ema: expected a momentum between 0 and 1 (e.g. 0.99) or null, got {t.ema}")
     if t.mixup_alpha < 0:
         raise UserError(f"train.mixup_alpha: expected a number >= 0 (0 turns mixup off), got {t.mixup_alpha}")
     if not 0 <= t.warmup_ratio < 1:

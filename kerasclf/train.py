@@ -69,13 +69,16 @@ def _callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) -> list:
     if resumed_history:
         values = [float(r[monitor]) for r in resumed_history]
         best_so_far = min(values) if mode == "min" else max(values)
+    # order matters at the end of an epoch: the backup keeps the raw weights to resume from, then
+    # (with train.ema) the averaged weights are swapped in for the checkpoint of the best epoch
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best_so_far),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
     ]
     if es:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=es.patience))

@@ -181,3 +181,20 @@ def test_training_and_predicting_never_import_tensorflow(sample_run):
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "NO_TF"
+
+
+def test_longformer_with_mixup_trains_and_predicts_on_the_tensorflow_backend(tmp_path):
+    """The encoders use keras.ops only: the same config runs on another backend (TF, installed with keras-hub)."""
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
+    over = ["data.limit=200", "train.epochs=1", "inputs.0.max_length=48", "inputs.0.encoder.attention_window=8",
+            "inputs.0.encoder.embedding_dim=16", "inputs.0.encoder.ff_dim=16", "train.mixup_alpha=0.2"]
+    r = subprocess.run([sys.executable, "-m", "kerasclf.train", "--config", "configs/imdb_longformer.yaml",
+                        "--output-dir", str(tmp_path), *sum((["--set", s] for s in over), [])],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = r.stdout.strip().splitlines()[-1]
+    p = subprocess.run([sys.executable, "-m", "kerasclf.predict", "--run", run_dir, "--text", "A fine film."],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert set(json.loads(p.stdout.strip().splitlines()[-1])["probabilities"]) == {"neg", "pos"}

@@ -55,7 +55,9 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         sel = self._order[i]
-        x = trim({k: v[sel] for k, v in self.x.items()})
+        x = {k: v[sel] for k, v in self.x.items()}
+        if keras.backend.backend() != "tensorflow":  # a traced TF step wants one shape, not one per length
+            x = trim(x)
         return (x,) if self.y is None else (x, self.y[sel])
 
     def on_epoch_end(self):

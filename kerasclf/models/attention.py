@@ -21,8 +21,8 @@ from keras import ops
 NEG = -1e9  # added to the scores of keys that may not be attended
 
 
-def _pad_length(x, multiple: int, axis: int):
-    length = x.shape[axis]
+def _pad_length(x, multiple: int, axis: int, length: int):
+    """Pad axis `axis` (of static size `length`, taken from q: a traced mask may not know it)."""
     extra = (-length) % multiple
     if extra == 0:
         return x
@@ -64,8 +64,8 @@ def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
     q, k, v, key_mask = _tensors(q, k, v, key_mask)
     length = q.shape[2]
     size = window // 2 if overlap else window
-    q, k, v = (_pad_length(t, window, axis=2) for t in (q, k, v))
-    m = _pad_length(key_mask, window, axis=1)[:, None, :, None]  # (B, 1, Lp, 1): a "head_dim" of 1
+    q, k, v = (_pad_length(t, window, 2, length) for t in (q, k, v))
+    m = _pad_length(key_mask, window, 1, length)[:, None, :, None]  # (B, 1, Lp, 1): a "head_dim" of 1
     scale = 1.0 / math.sqrt(q.shape[-1])
     qw = _blocks(q, window)
     if overlap:
@@ -97,9 +97,9 @@ def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None,
     scale = 1.0 / math.sqrt(q.shape[-1])
     glob = sorted({int(p) for p in global_positions if 0 <= int(p) < length})
 
-    qp, kp, vp = (_pad_length(t, half, axis=2) for t in (q, k, v))
+    qp, kp, vp = (_pad_length(t, half, 2, length) for t in (q, k, v))
     padded_length = qp.shape[2]
-    mp = _pad_length(key_mask, half, axis=1)
+    mp = _pad_length(key_mask, half, 1, length)
     is_global = ops.zeros((padded_length,), dtype=q.dtype)
     if glob:
         is_global = ops.sum(ops.one_hot(ops.array(glob), padded_length, dtype=q.dtype), axis=0)

@@ -55,7 +55,8 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
 
 def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
-                                       weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm)
+                                       weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm,
+                                       use_ema=cfg.ema is not None, ema_momentum=cfg.ema or 0.99)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
