@@ -33,7 +33,9 @@ def settings(cfg) -> str:
         enc = {k: v for k, v in vars(inp.encoder).items() if k != "type"}
         parts.append(f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}")
     t = cfg.train
-    parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}")
+    extra = "".join([f", mixup {t.mixup_alpha}" if t.mixup_alpha else "", f", ema {t.ema}" if t.ema else "",
+                     f", validation {cfg.data.validation}"])
+    parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}{extra}")
     return "; ".join(parts).replace("|", "/")
 
 
