@@ -95,7 +95,7 @@ def _write_history(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def _write_predictions(path: Path, data: Data, probs: np.ndarray, cfg: Config) -> None:
+def _write_predictions(path: Path, data: Data, probs: np.ndarray) -> None:
     names = data.class_names
     test = data.raw.test
     columns = list(test.columns)
@@ -184,7 +184,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
         probs = predict_probs(model, data.arrays[split], cfg.train.batch_size)
         metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
         if split == "test":
-            _write_predictions(run_dir / "predictions.csv", data, probs, cfg)
+            _write_predictions(run_dir / "predictions.csv", data, probs)
     metrics["best_epoch"] = best_epoch
     metrics["epochs_run"] = len(history.get("epoch", []))
     metrics["seconds_fit"] = round(fit_seconds, 2)

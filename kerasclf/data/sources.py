@@ -54,6 +54,8 @@ class RawData:
 def decode(data: bytes, where: str) -> str:
     """UTF-8 with or without a byte-order mark; bytes that are not UTF-8 are replaced and counted."""
     text = data.decode("utf-8-sig", errors="replace")
+    if "\ufffd" not in text:  # the common case: one decode, nothing to count
+        return text
     bad = text.count("\ufffd") - data.decode("utf-8-sig", errors="ignore").count("\ufffd")
     if bad:
         log.warning("%s: %d byte(s) are not UTF-8 and were replaced by U+FFFD", where, bad)

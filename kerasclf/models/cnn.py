@@ -10,13 +10,10 @@ from __future__ import annotations
 import keras
 
 from kerasclf.config import InputConfig
-from kerasclf.models.embedding import embed_tokens
+from kerasclf.models.embedding import embed
 from kerasclf.models.layers import ApplyMask, MaskedPool
 
-
-def embed(ids, inp: InputConfig, vocab_size: int):
-    cfg = inp.encoder
-    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, inp.name)
+__all__ = ["embed", "encode"]
 
 
 def encode(x, mask, inp: InputConfig):

@@ -10,15 +10,12 @@ from __future__ import annotations
 import keras
 
 from kerasclf.config import InputConfig
-from kerasclf.models.embedding import embed_tokens
+from kerasclf.models.embedding import embed
 from kerasclf.models.layers import BoolMask, MaskedPool
 
+__all__ = ["embed", "encode"]
+
 CELLS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
-
-
-def embed(ids, inp: InputConfig, vocab_size: int):
-    cfg = inp.encoder
-    return embed_tokens(ids, vocab_size, cfg.embedding_dim, cfg.embedding_dropout, inp.name)
 
 
 def encode(x, mask, inp: InputConfig):
