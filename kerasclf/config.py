@@ -40,7 +40,8 @@ class TokenizerConfig:
     min_freq: int = 1
     lowercase: bool = True
     strip_html: bool = True
-    truncation: Literal["head", "tail"] = "head"
+    truncation: Literal["head", "tail", "head_tail"] = "head"  # head_tail: pretrained encoders only
+    head_tokens: int = 128  # with head_tail: keep this many tokens from the start, the rest from the end
 
 
 @dataclass
@@ -101,17 +102,37 @@ class LongformerConfig(TransformerConfig):
     global_tokens: list[int] = field(default_factory=lambda: [0])  # positions; [CLS] is 0 with cls pooling
 
 
+@dataclass
+class PretrainedConfig:
+    """A BERT-architecture backbone: a keras-hub preset name, an hf:// id, or a local folder
+    (Hugging Face format: config.json, model.safetensors, vocab.txt; or a keras-hub preset folder)."""
+
+    type: Literal["pretrained"] = "pretrained"
+    preset: str = ""
+    freeze: bool = False  # keep the backbone's weights fixed (and cache its features when possible)
+    pooling: Literal["cls", "pooled", "mean"] = "pooled"  # [CLS] vector, BERT's pooler (dense+tanh on it), or mean
+    learning_rate: Optional[float] = None  # the backbone's peak rate when fine-tuning (default: train.learning_rate)
+    dropout: Optional[float] = None  # default: the checkpoint's own (0.1 for BERT); a frozen backbone uses none
+
+
 ENCODER_CONFIGS: dict[str, type] = {"cnn": CNNConfig, "rnn": RNNConfig, "transformer": TransformerConfig,
-                                    "local_transformer": LocalTransformerConfig, "longformer": LongformerConfig}
+                                    "local_transformer": LocalTransformerConfig, "longformer": LongformerConfig,
+                                    "pretrained": PretrainedConfig}
 
 
 @dataclass
 class InputConfig:
     name: str = "text"
     column: str = "text"
+    columns: Optional[list[str]] = None  # two text columns read as a pair, [CLS] a [SEP] b [SEP] (pretrained only)
     max_length: int = 256
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     encoder: Any = field(default_factory=CNNConfig)  # one of ENCODER_CONFIGS, chosen by `type`
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The columns this input reads: `columns` (a pair) or `column`."""
+        return list(self.columns) if self.columns else [self.column]
 
 
 @dataclass
@@ -140,6 +161,8 @@ class TrainConfig:
     early_stopping: Optional[EarlyStoppingConfig] = field(default_factory=EarlyStoppingConfig)
     mixup_alpha: float = 0.0  # > 0: mixup on the embeddings of every input (Zhang et al. 2018)
     ema: Optional[float] = None  # e.g. 0.99: validate, checkpoint and keep an exponential moving average of the weights
+    cache_features: bool = True  # frozen pretrained inputs, mixup off: run the backbone once per split, train on its outputs
+    precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"  # auto: bfloat16 on a GPU when a backbone is fine-tuned
     seed: int = 42
 
 
@@ -346,6 +369,20 @@ def _check(cfg: Config) -> None:
         seen.add(inp.name)
         if inp.max_length < 1:
             raise UserError(f"{where}.max_length: expected an integer >= 1, got {inp.max_length}")
+        pretrained = isinstance(inp.encoder, PretrainedConfig)
+        if inp.columns is not None and (len(inp.columns) != 2 or not pretrained):
+            raise UserError(f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
+                            f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}")
+        if inp.tokenizer.truncation == "head_tail" and not pretrained:
+            raise UserError(f"{where}.tokenizer.truncation: head_tail is for pretrained encoders; "
+                            f"expected head or tail for encoder type {inp.encoder.type!r}")
+        if pretrained:
+            if inp.max_length < 3 + (inp.columns is not None):
+                raise UserError(f"{where}.max_length: expected at least 4 wordpieces for a pair, 3 for one text, "
+                                f"got {inp.max_length}")
+            if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length - 2:
+                raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
+                                f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}")
         if inp.tokenizer.max_tokens < 3:
             raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
         enc = inp.encoder

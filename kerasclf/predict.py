@@ -39,7 +39,7 @@ def _from_file(run: Run, path: Path) -> list:
     if path.suffix.lower() == ".txt":
         return [line for line in decode(path.read_bytes(), str(path)).split("\n") if line.strip()]
     rows = read_table(path)
-    needed = {inp.column for inp in run.config.inputs}
+    needed = {c for inp in run.config.inputs for c in inp.text_columns}
     if rows and not needed <= set(rows[0]):
         raise UserError(f"--input {path}: expected column(s) {sorted(needed)}, found {sorted(rows[0])}")
     return rows

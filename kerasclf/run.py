@@ -22,7 +22,7 @@ import numpy as np
 
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches
-from kerasclf.data.tokenize import WordTokenizer
+from kerasclf.data.load import encode_input, load_tokenizer
 from kerasclf.errors import UserError
 
 INCOMPLETE = ".incomplete"
@@ -35,35 +35,49 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """Class probabilities, in the order of x. Texts are batched by length (less padding to run)."""
     n = len(next(iter(x.values())))
     if n == 0:
         return np.zeros((0, model.output_shape[-1]))
-    logits = model.predict(Batches(x, None, batch_size), verbose=0)
-    return softmax(np.asarray(logits, dtype=np.float64))
+    ints = [a for k, a in x.items() if "__" not in k and a.dtype.kind == "i"]
+    order = np.argsort(sum((a != 0).sum(axis=1) for a in ints), kind="stable") if ints else np.arange(n)
+    logits = np.asarray(model.predict(Batches({k: v[order] for k, v in x.items()}, None, batch_size), verbose=0))
+    out = np.empty_like(logits, dtype=np.float64)
+    out[order] = logits
+    return softmax(out)
 
 
-def texts_per_input(cfg: Config, texts: Sequence[str | Mapping[str, str]]) -> dict[str, list[str]]:
+def texts_per_input(cfg: Config, texts: Sequence[str | Mapping[str, str]]) -> dict[str, list]:
     """One list of texts per input. Each item is a string (given to every input) or a dict keyed by
-    input name (or by column, for every input reading that column)."""
-    out: dict[str, list[str]] = {inp.name: [] for inp in cfg.inputs}
+    input name (or by column, for every input reading that column). A pair input (two columns)
+    takes a dict with both columns, or a [a, b] pair under its name."""
+    out: dict[str, list] = {inp.name: [] for inp in cfg.inputs}
     for i, item in enumerate(texts):
         for inp in cfg.inputs:
-            if isinstance(item, str):
+            if inp.columns:
+                a, b = inp.columns
+                if isinstance(item, Mapping) and isinstance(item.get(inp.name), (list, tuple)) and len(item[inp.name]) == 2:
+                    value = tuple(map(str, item[inp.name]))
+                elif isinstance(item, Mapping) and a in item and b in item:
+                    value = (str(item[a]), str(item[b]))
+                else:
+                    raise UserError(f"text {i + 1}: input {inp.name!r} reads a pair of texts; expected a dict with "
+                                    f"keys {a!r} and {b!r} (or {inp.name!r}: [a, b])")
+            elif isinstance(item, str):
                 value = item
             elif isinstance(item, Mapping) and (inp.name in item or inp.column in item):
-                value = item.get(inp.name, item.get(inp.column))
+                value = str(item.get(inp.name, item.get(inp.column)))
             else:
                 names = ", ".join(i.name for i in cfg.inputs)
                 raise UserError(f"text {i + 1}: no text for input {inp.name!r} (expected a string, or a dict with keys {names})")
-            out[inp.name].append(str(value))
+            out[inp.name].append(value)
     return out
 
 
 class Run:
     """A finished run folder, loaded: `Run.load(dir).predict(["a text", ...])`."""
 
-    def __init__(self, path: Path, config: Config, model: keras.Model,
-                 tokenizers: dict[str, WordTokenizer], class_names: list[str]):
+    def __init__(self, path: Path, config: Config, model: keras.Model, tokenizers: dict, class_names: list[str]):
         self.path, self.config, self.model = path, config, model
         self.tokenizers, self.class_names = tokenizers, class_names
 
@@ -74,14 +88,19 @@ class Run:
             hint = " (training did not finish; resume it with --resume)" if path.name.endswith(INCOMPLETE) else ""
             raise UserError(f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}")
         config = from_dict(read_yaml(path / "config.yaml"))
-        tokenizers = {inp.name: WordTokenizer.load(path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
+        tokenizers = {inp.name: load_tokenizer(inp, path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
         class_names = json.loads((path / "labels.json").read_text())
+        if any(inp.encoder.type == "pretrained" for inp in config.inputs):
+            from kerasclf.models import pretrained  # noqa: F401  (registers keras-hub's layers)
         model = keras.saving.load_model(path / "model.keras", compile=False, safe_mode=True)
         return cls(path, config, model, tokenizers, class_names)
 
     def encode(self, texts: Sequence[str | Mapping[str, str]]) -> dict[str, np.ndarray]:
         per_input = texts_per_input(self.config, texts)
-        return {name: self.tokenizers[name].encode(t) for name, t in per_input.items()}
+        out = {}
+        for inp in self.config.inputs:
+            out.update(encode_input(inp, self.tokenizers[inp.name], per_input[inp.name]))
+        return out
 
     def predict_proba(self, texts: Sequence[str | Mapping[str, str]]) -> np.ndarray:
         return predict_probs(self.model, self.encode(texts), self.config.train.batch_size)

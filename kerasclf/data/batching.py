@@ -13,13 +13,23 @@ import numpy as np
 ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
 
 
+COMPANION = "__"  # "<input>__segments" is cut to the length of "<input>"; float arrays (features) are kept whole
+
+
 def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND."""
-    out = {}
+    out, lengths = {}, {}
     for name, ids in x.items():
+        if COMPANION in name or not np.issubdtype(ids.dtype, np.integer):
+            continue
         nonzero = ids.any(axis=0)
         length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
-        out[name] = ids[:, : min(ids.shape[1], -(-length // ROUND) * ROUND)]
+        lengths[name] = min(ids.shape[1], -(-length // ROUND) * ROUND)
+        out[name] = ids[:, : lengths[name]]
+    for name, arr in x.items():
+        if name not in out:
+            base = name.split(COMPANION)[0]
+            out[name] = arr[:, : lengths[base]] if COMPANION in name and base in lengths else arr
     return out
 
 
@@ -27,14 +37,16 @@ class Batches(keras.utils.PyDataset):
     """(inputs, labels) batches. `x` maps input names to int32 (n, max_length) arrays."""
 
     def __init__(self, x: dict[str, np.ndarray], y: np.ndarray | None, batch_size: int,
-                 shuffle: bool = False, bucket: bool = False, seed: int = 0):
+                 shuffle: bool = False, bucket: bool = False, seed: int = 0, lengths: np.ndarray | None = None):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle, self.bucket = shuffle, bucket
         self.seed, self.epoch = seed, 0
         self.n = len(next(iter(x.values())))
-        self._lengths = sum((a != 0).sum(axis=1) for a in x.values())
+        # bucketing sorts by the number of real tokens (pass `lengths` when x holds other arrays)
+        self._lengths = lengths if lengths is not None else sum(
+            (a != 0).sum(axis=1) for k, a in x.items() if COMPANION not in k and np.issubdtype(a.dtype, np.integer))
         self._order = self._make_order()
 
     def _make_order(self) -> list[np.ndarray]:

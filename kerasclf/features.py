@@ -1,0 +1,101 @@
+"""Cached features of frozen pretrained backbones (as Ludwig caches frozen encoders' outputs).
+
+When every pretrained input is frozen and mixup is off, a backbone's output for a text never
+changes during training. train.py then runs each backbone once per split (with a progress bar),
+keeps the vectors on disk, and trains the model's `core` (the other encoders, fusion and head)
+on them: the same model and the same metrics, an epoch many times faster.
+
+Cache files live in $KERASCLF_CACHE (default ~/.cache/kerasclf/features), one .npy per input and
+split, named by a hash of the checkpoint's weights, the pooling, the dtype policy and the exact
+token and segment ids (so the tokenizer settings and the data are in the key).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasclf.config import Config, InputConfig
+from kerasclf.data.batching import Batches
+from kerasclf.data.load import SEGMENTS
+from kerasclf.models.build import FEATURES
+
+log = logging.getLogger("kerasclf")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("KERASCLF_CACHE", Path.home() / ".cache" / "kerasclf")) / "features"
+
+
+def cached_inputs(cfg: Config) -> list[InputConfig]:
+    """The pretrained inputs whose features can be cached: all of them, or none (with the reason logged)."""
+    pretrained = [i for i in cfg.inputs if i.encoder.type == "pretrained"]
+    if not pretrained:
+        return []
+    thawed = [i.name for i in pretrained if not i.encoder.freeze]
+    if thawed:
+        return []
+    if cfg.train.mixup_alpha > 0:
+        log.info("features of the frozen backbone(s) are not cached: train.mixup_alpha > 0 mixes their "
+                 "embeddings, so each backbone runs on every step")
+        return []
+    if not cfg.train.cache_features:
+        log.info("features of the frozen backbone(s) are not cached (train.cache_features: false)")
+        return []
+    return pretrained
+
+
+def lengths_of(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    return sum((a != 0).sum(axis=1) for k, a in arrays.items() if "__" not in k and a.dtype.kind == "i")
+
+
+def _key(model: keras.Model, inp: InputConfig, ids: np.ndarray, segments: np.ndarray) -> str:
+    from kerasclf.models.pretrained import load_checkpoint
+
+    h = hashlib.sha256()
+    for part in (load_checkpoint(inp.encoder.preset, "").fingerprint, inp.encoder.pooling,
+                 keras.config.dtype_policy().name, str(ids.shape)):
+        h.update(part.encode())
+    h.update(np.ascontiguousarray(ids).tobytes())
+    h.update(np.ascontiguousarray(segments).tobytes())
+    return h.hexdigest()[:24]
+
+
+def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np.ndarray], split: str,
+                      batch_size: int) -> np.ndarray:
+    """The backbone's feature vectors for one split: read from the cache, or computed and stored."""
+    ids, segments = arrays[inp.name], arrays[inp.name + SEGMENTS]
+    path = cache_dir() / f"{inp.name}-{split}-{_key(model, inp, ids, segments)}.npy"
+    if path.is_file():
+        log.info("%s: %s features from the cache %s", inp.name, split, path)
+        return np.load(path)
+    branch = model.get_layer(f"{inp.name}_backbone")
+    order = np.argsort(lengths_of({inp.name: ids}), kind="stable")  # similar lengths batch together: less padding
+    log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
+    start = time.perf_counter()
+    out = branch.predict(Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),
+                         verbose=1 if sys.stdout.isatty() else 2)
+    features = np.empty_like(np.asarray(out, dtype=np.float32))
+    features[order] = out
+    log.info("%s: %s features in %.1f s", inp.name, split, time.perf_counter() - start)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, features)
+    tmp.replace(path)
+    return features
+
+
+def core_arrays(model: keras.Model, cached: list[InputConfig], arrays: dict[str, np.ndarray], split: str,
+                batch_size: int) -> dict[str, np.ndarray]:
+    """The inputs of the model's `core` for one split: cached features in place of the backbones' ids."""
+    out = {k: v for k, v in arrays.items()}
+    for inp in cached:
+        out[inp.name + FEATURES] = backbone_features(model, inp, arrays, split, batch_size)
+        del out[inp.name], out[inp.name + SEGMENTS]
+    return out
