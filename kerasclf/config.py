@@ -100,6 +100,9 @@ class LongformerConfig(TransformerConfig):
     type: Literal["longformer"] = "longformer"
     attention_window: int = 128  # each token sees attention_window // 2 tokens on either side
     global_tokens: list[int] = field(default_factory=lambda: [0])  # positions; [CLS] is 0 with cls pooling
+    # start from a BERT-architecture checkpoint (as `pretrained`'s preset): its WordPiece vocabulary, its
+    # sizes (embedding_dim, layers, heads, ff_dim; post-norm) and weights, positions repeated to max_length
+    init_from: Optional[str] = None
 
 
 @dataclass
@@ -373,8 +376,9 @@ def _check(cfg: Config) -> None:
         if inp.columns is not None and (len(inp.columns) != 2 or not pretrained):
             raise UserError(f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
                             f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}")
-        if inp.tokenizer.truncation == "head_tail" and not pretrained:
-            raise UserError(f"{where}.tokenizer.truncation: head_tail is for pretrained encoders; "
+        wordpiece = pretrained or getattr(inp.encoder, "init_from", None) is not None
+        if inp.tokenizer.truncation == "head_tail" and not wordpiece:
+            raise UserError(f"{where}.tokenizer.truncation: head_tail is for pretrained encoders (and init_from); "
                             f"expected head or tail for encoder type {inp.encoder.type!r}")
         if pretrained:
             if inp.max_length < 3 + (inp.columns is not None):

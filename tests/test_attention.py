@@ -96,3 +96,47 @@ def test_sliding_attention_builds_no_length_by_length_tensor():
     finally:
         attention.ops.einsum = original
     assert seen and all(list(s).count(length) <= 1 for s in seen), seen
+
+
+@pytest.fixture
+def portable():
+    from kerasclf.models import attention
+
+    attention.TORCH_FAST_PATH = False
+    yield
+    attention.TORCH_FAST_PATH = True
+
+
+@pytest.mark.parametrize("length", [7, 16, 40])
+def test_torch_fast_path_equals_the_portable_path(length):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the fast path is torch's")
+    from kerasclf.models import attention
+
+    q, k, v, mask = inputs(length)
+    mask[2] = 0  # a row with no real token at all
+    fast = np_(full_attention(q, k, v, mask))
+    attention.TORCH_FAST_PATH = False
+    try:
+        slow = np_(full_attention(q, k, v, mask))
+    finally:
+        attention.TORCH_FAST_PATH = True
+    assert np.isfinite(fast).all()  # the empty row must not turn into NaN; its values are never used
+    np.testing.assert_allclose(fast[:2], slow[:2], atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["fast", "portable"])
+def test_attention_dropout_keeps_the_expected_share_and_repeats_with_the_seed(path, request):
+    if path == "portable":
+        request.getfixturevalue("portable")
+    q, k, v, mask = inputs(64, batch=2, heads=4, dim=8)
+    v = np.ones_like(v)  # each output is the sum of the kept (rescaled) weights
+    keras.utils.set_random_seed(3)
+    seed = keras.random.SeedGenerator(3)
+    a = np_(full_attention(q, k, v, mask, 0.25, seed))
+    keras.utils.set_random_seed(3)
+    b = np_(full_attention(q, k, v, mask, 0.25, keras.random.SeedGenerator(3)))
+    np.testing.assert_array_equal(a, b)
+    real = mask[:, None, :, None].astype(bool).repeat(4, 1).repeat(8, 3)
+    assert abs(a[real].mean() - 1.0) < 0.05  # weights sum to 1; dropped by 1/4 and rescaled by 4/3
+    assert not np.allclose(a[real], 1.0)

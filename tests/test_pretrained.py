@@ -128,11 +128,15 @@ def test_frozen_backbone_stays_identical_and_cached_features_give_the_same_run(t
     from kerasclf.models import pretrained
 
     run = kerasclf.load_run(cached)
-    hub = pretrained.load_checkpoint(str(tiny_bert), "").backbone
-    branch = run.model.get_layer("review_backbone")
-    for name in ("token_embedding", "embeddings_layer_norm", "transformer_layer_1"):
-        for a, b in zip(branch.get_layer(name).get_weights(), hub.get_layer(name).get_weights()):
-            assert np.array_equal(a, b), name
+    cfg = kerasclf.load_config(overrides=quick(tiny_bert))
+    fresh = pretrained.branch(cfg.inputs[0], mixup=False).get_weights()
+    trained = run.model.get_layer("review_backbone").get_weights()
+    assert len(fresh) == len(trained) > 10
+    for a, b in zip(fresh, trained):
+        assert np.array_equal(a, b)
+    for live_run in (live,):  # without the cache the frozen backbone ran every step: still untouched
+        for a, b in zip(fresh, kerasclf.load_run(live_run).model.get_layer("review_backbone").get_weights()):
+            assert np.array_equal(a, b)
     # the saved model runs the backbone itself: reloaded, it predicts what training wrote
     with open(cached / "predictions.csv") as f:
         rows = list(csv.DictReader(f))[:30]
@@ -219,3 +223,56 @@ def test_pretrained_path_keeps_tensorflow_out(tiny_bert):
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300,
                    env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+
+
+# ---------------------------------------------------------------- Longformer-style from BERT
+def _longformer_from(tiny_bert, max_length, window):
+    from kerasclf.data.load import fit_tokenizer
+
+    enc = f"{{type: longformer, init_from: {tiny_bert}, attention_window: {window}, pooling: cls}}"
+    cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", f"inputs.0.max_length={max_length}"])
+    tok = fit_tokenizer(cfg.inputs[0], None)
+    return cfg, tok, build_network(cfg, {"review": tok.vocab_size}, 2)
+
+
+def test_longformer_from_bert_equals_bert_when_the_window_covers_the_text(tiny_bert):
+    from kerasclf.models import pretrained
+
+    cfg, tok, model = _longformer_from(tiny_bert, 64, 128)
+    ids, seg = tok.encode(["A fine film, and a long one with many words in it.", "Short."])
+    last = model.get_layer("review_block1").output
+    ours = keras.ops.convert_to_numpy(keras.Model(model.inputs, last)({"review": ids}, training=False))
+    bert_cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}}}",
+                                               "inputs.0.max_length=64"])
+    bert = pretrained.sequence_model(pretrained.branch(bert_cfg.inputs[0], mixup=False))
+    theirs = keras.ops.convert_to_numpy(bert({"review": ids, "review__segments": seg}, training=False))
+    assert np.abs(ours - theirs)[ids != 0].max() < 1e-5
+    # global projections start as copies of the local ones
+    att = model.get_layer("review_block0").attention
+    for name in ("query", "key", "value"):
+        for a, b in zip(att.projections[name].get_weights(), att.projections[f"global_{name}"].get_weights()):
+            assert np.array_equal(a, b)
+
+
+def test_longformer_from_bert_repeats_the_learned_positions(tiny_bert):
+    from kerasclf.models import pretrained
+
+    _, _, model = _longformer_from(tiny_bert, 300, 32)  # the checkpoint has 128 positions
+    table = model.get_layer("review_positions").get_weights()[0]
+    assert table.shape[0] == 300
+    np.testing.assert_array_equal(table[128:256], table[:128])
+    np.testing.assert_array_equal(table[256:300], table[:44])
+    hub = pretrained.load_checkpoint(str(tiny_bert), "").backbone
+    original = keras.ops.convert_to_numpy(hub.get_layer("position_embedding").position_embeddings)
+    segment0 = keras.ops.convert_to_numpy(hub.get_layer("segment_embedding").embeddings)[0]
+    np.testing.assert_allclose(table[:128], original + segment0, atol=1e-6)
+
+
+def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):
+    enc = f"{{type: longformer, init_from: {tiny_bert}, attention_window: 32, pooling: cls}}"
+    run_dir = train(kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=200",
+                                                    "train.epochs=1", "data.limit=160", "head.units=[]"]), tmp_path)
+    with open(run_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))[:20]
+    probs = kerasclf.load_run(run_dir).predict_proba([r["text"] for r in rows])
+    np.testing.assert_allclose(probs[:, 1], [float(r["p_pos"]) for r in rows], atol=1e-5)

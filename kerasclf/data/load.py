@@ -43,15 +43,20 @@ class Data:
 
 def fit_tokenizer(inp: InputConfig, train: Split):
     """A word vocabulary learned from the train split, or a pretrained checkpoint's WordPiece."""
-    if isinstance(inp.encoder, PretrainedConfig):
+    if uses_wordpiece(inp):
         from kerasclf.models import pretrained
 
         return pretrained.tokenizer(inp)
     return WordTokenizer.fit(train.columns[inp.column], inp.tokenizer, inp.max_length)
 
 
+def uses_wordpiece(inp: InputConfig) -> bool:
+    """Pretrained encoders, and encoders started from a checkpoint (init_from), read its WordPiece ids."""
+    return isinstance(inp.encoder, PretrainedConfig) or getattr(inp.encoder, "init_from", None) is not None
+
+
 def load_tokenizer(inp: InputConfig, path):
-    if isinstance(inp.encoder, PretrainedConfig):
+    if uses_wordpiece(inp):
         t = inp.tokenizer
         return WordPieceTokenizer.load(path, inp.max_length, t.truncation, t.head_tokens)
     return WordTokenizer.load(path)
@@ -69,7 +74,7 @@ def encode_input(inp: InputConfig, tokenizer, texts: list, progress: bool = Fals
     """The model-input arrays of one input: {name: ids} (and {name__segments: ...} for pretrained)."""
     if isinstance(tokenizer, WordPieceTokenizer):
         ids, segments = tokenizer.encode(texts, progress=progress)
-        return {inp.name: ids, inp.name + SEGMENTS: segments}
+        return {inp.name: ids, inp.name + SEGMENTS: segments} if isinstance(inp.encoder, PretrainedConfig) else {inp.name: ids}
     return {inp.name: tokenizer.encode(texts, progress=progress)}
 
 
@@ -86,7 +91,7 @@ def fit_tokenizers(cfg: Config, train: Split) -> dict:
 
 def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, progress: bool = True) -> Data:
     """Read the configured source and tokenize it; pass `tokenizers` to reuse a run's vocabulary."""
-    if any(isinstance(inp.encoder, PretrainedConfig) for inp in cfg.inputs):
+    if any(uses_wordpiece(inp) for inp in cfg.inputs):
         from kerasclf.models import pretrained
 
         pretrained.load_all(cfg)

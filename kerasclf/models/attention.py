@@ -3,7 +3,9 @@
 All functions take q, k, v of shape (batch, heads, length, head_dim) and a key mask (batch, length)
 with 1.0 at real tokens, and return (batch, heads, length, head_dim).
 
-- `full_attention`: every token attends to every real token (length x length scores).
+- `full_attention`: every token attends to every real token (length x length scores). On the
+  torch backend it takes a fast path (`_torch_full_attention`): torch's fused
+  scaled_dot_product_attention, or with attention dropout a manual path with a cheaper mask.
 - `window_attention`: tokens attend only within their window of `window` tokens (block-diagonal);
   with `overlap`, a window also sees the half window on each side. Scores are
   (length / window) blocks of window x window (x2 with overlap): linear in length.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 from keras import ops
 
 NEG = -1e9  # added to the scores of keys that may not be attended
@@ -35,12 +38,53 @@ def _tensors(*xs):
     return [None if x is None else ops.convert_to_tensor(x) for x in xs]
 
 
-def full_attention(q, k, v, key_mask):
+TORCH_FAST_PATH = True  # tests turn it off to compare with the portable path
+
+
+def full_attention(q, k, v, key_mask, dropout: float = 0.0, seed=None):
+    """`dropout` > 0 drops attention probabilities (pass 0 outside training); `seed`: a SeedGenerator."""
     q, k, v, key_mask = _tensors(q, k, v, key_mask)
+    if TORCH_FAST_PATH and keras.backend.backend() == "torch":
+        return _torch_full_attention(q, k, v, key_mask, dropout)
     scale = 1.0 / math.sqrt(q.shape[-1])
     scores = ops.einsum("bhqd,bhkd->bhqk", q, k) * scale
     scores = scores + (1.0 - key_mask[:, None, None, :]) * NEG
-    return ops.einsum("bhqk,bhkd->bhqd", ops.softmax(scores, axis=-1), v)
+    weights = ops.softmax(scores, axis=-1)
+    if dropout:
+        weights = keras.random.dropout(weights, dropout, seed=seed)
+    return ops.einsum("bhqk,bhkd->bhqd", weights, v)
+
+
+def _torch_full_attention(q, k, v, key_mask, dropout: float):
+    """The same as the portable path, in torch: the fused kernel without dropout (about 6x faster
+    forward and backward on CPU at 256 tokens), and with dropout a manual path whose keep mask
+    comes from random integer bits (torch's dropout draws through bernoulli, slow on CPU)."""
+    import torch
+
+    allowed = key_mask[:, None, None, :] > 0.5
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all: attend to all, as the portable path does
+    if not dropout:
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    b, h, length, d = q.shape
+    # the mask goes in as the bias of one batched matmul, the scale on q: no extra pass over the scores
+    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, NEG)
+    bias = bias.expand(b, h, 1, length).reshape(b * h, 1, length)
+    scores = torch.baddbmm(bias, (q * (1.0 / math.sqrt(d))).reshape(b * h, length, d),
+                           k.reshape(b * h, length, d).transpose(1, 2))
+    weights = torch.softmax(scores, dim=-1).masked_fill(~_keep_mask(scores.shape, dropout, q.device), 0.0)
+    out = torch.bmm(weights, v.reshape(b * h, length, d)) * (1.0 / (1.0 - dropout))  # rescale the smaller tensor
+    return out.reshape(b, h, length, d)
+
+
+def _keep_mask(shape, rate: float, device):
+    """A boolean mask keeping each element with probability 1 - rate (to 1/32768), from the global
+    torch generator (so keras.utils.set_random_seed makes it repeatable)."""
+    import torch
+
+    numel = math.prod(shape)
+    words = torch.empty((numel + 1) // 2, dtype=torch.int32, device=device).random_()  # 31 random bits each
+    halves = words.view(torch.int16)[:numel].view(shape)  # each half has at least 15 random low bits
+    return (halves & 0x7FFF) >= round(rate * 32768)
 
 
 def _blocks(x, size: int):

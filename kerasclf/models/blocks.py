@@ -18,11 +18,16 @@ class SelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, heads: int, kind: str = "full", window: int = 64, overlap: bool = False,
-                 global_positions=(0,), **kwargs):
+                 global_positions=(0,), attention_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if kind not in ("full", "window", "sliding"):
             raise ValueError(f"SelfAttention kind must be full, window or sliding, got {kind!r}")
+        if attention_dropout and kind != "full":
+            raise ValueError("attention_dropout is implemented for full attention only")
         self.heads, self.kind, self.window, self.overlap = heads, kind, int(window), bool(overlap)
+        self.attention_dropout = float(attention_dropout)
+        # dropout on the attention probabilities (BERT's attention_probs_dropout_prob)
+        self.seed_generator = keras.random.SeedGenerator() if self.attention_dropout else None
         self.global_positions = [int(p) for p in global_positions]
         names = ["query", "key", "value"] + (["global_query", "global_key", "global_value"] if kind == "sliding" else [])
         self.projections = {n: None for n in names}
@@ -46,11 +51,12 @@ class SelfAttention(keras.layers.Layer):
         x = ops.reshape(x, (-1, length, self.heads, dim // self.heads))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, x, padding_mask):
+    def call(self, x, padding_mask, training=None):
         mask = ops.cast(padding_mask, x.dtype)
         q, k, v = (self._heads(self.projections[n](x)) for n in ("query", "key", "value"))
         if self.kind == "full":
-            out = attention.full_attention(q, k, v, mask)
+            out = attention.full_attention(q, k, v, mask, self.attention_dropout if training else 0.0,
+                                           self.seed_generator)
         elif self.kind == "window":
             out = attention.window_attention(q, k, v, mask, self.window, self.overlap)
         else:
@@ -64,7 +70,8 @@ class SelfAttention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "heads": self.heads, "kind": self.kind, "window": self.window,
-                "overlap": self.overlap, "global_positions": self.global_positions}
+                "overlap": self.overlap, "global_positions": self.global_positions,
+                "attention_dropout": self.attention_dropout}
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -73,13 +80,16 @@ class TransformerBlock(keras.layers.Layer):
     (pre-norm: norm before each part; post-norm: after, as in Vaswani et al. 2017)."""
 
     def __init__(self, heads: int, ff_dim: int, dropout: float = 0.1, norm: str = "pre", kind: str = "full",
-                 window: int = 64, overlap: bool = False, global_positions=(0,), **kwargs):
+                 window: int = 64, overlap: bool = False, global_positions=(0,), norm_epsilon: float = 1e-6,
+                 attention_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.config = {"heads": heads, "ff_dim": ff_dim, "dropout": dropout, "norm": norm, "kind": kind,
-                       "window": window, "overlap": overlap, "global_positions": list(global_positions)}
-        self.attention = SelfAttention(heads, kind, window, overlap, global_positions, name="attention")
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm2")
+                       "window": window, "overlap": overlap, "global_positions": list(global_positions),
+                       "norm_epsilon": norm_epsilon, "attention_dropout": attention_dropout}
+        self.attention = SelfAttention(heads, kind, window, overlap, global_positions, attention_dropout,
+                                       name="attention")
+        self.norm1 = keras.layers.LayerNormalization(epsilon=norm_epsilon, name="norm1")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=norm_epsilon, name="norm2")
         self.ff1 = keras.layers.Dense(ff_dim, activation="gelu", name="ff1")
         self.ff2 = None
         self.drop = keras.layers.Dropout(dropout)
@@ -96,9 +106,9 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, x, padding_mask, training=None):
         if self.pre:
-            x = x + self.drop(self.attention(self.norm1(x), padding_mask), training=training)
+            x = x + self.drop(self.attention(self.norm1(x), padding_mask, training=training), training=training)
             return x + self.drop(self.ff2(self.ff1(self.norm2(x))), training=training)
-        x = self.norm1(x + self.drop(self.attention(x, padding_mask), training=training))
+        x = self.norm1(x + self.drop(self.attention(x, padding_mask, training=training), training=training))
         return self.norm2(x + self.drop(self.ff2(self.ff1(x)), training=training))
 
     def compute_output_shape(self, x_shape, padding_mask_shape):

@@ -3,12 +3,16 @@
     encoder: {type: pretrained, preset: /path/to/all-MiniLM-L6-v2, freeze: true, pooling: mean}
 
 keras-hub reads the checkpoint (its own preset format, or Hugging Face's config.json +
-model.safetensors + vocab.txt, converted on load). kerasclf then builds the same network from
-keras-hub's layers inside a sub-model `<input>_backbone` and copies the weights over, for two
-reasons: mixup goes between the embeddings and the first transformer layer, and the feed-forward
-activation is the exact GELU that BERT was trained with (keras-hub's BertBackbone uses the tanh
-approximation, about 1e-2 away from Hugging Face's outputs; ours matches within 1e-4, tested).
+model.safetensors + vocab.txt, converted on load). kerasclf then builds the same network inside a
+sub-model `<input>_backbone` and copies the weights over, for three reasons: mixup goes between
+the embeddings and the first transformer layer; the feed-forward activation is the exact GELU
+that BERT was trained with (keras-hub's BertBackbone uses the tanh approximation, about 1e-2 away
+from Hugging Face's outputs; ours matches within 1e-4, tested); and attention is faster
+(bench/RESULTS.md: fine-tuning against transformers' Trainer).
 
+The transformer layers are kerasclf's TransformerBlock (post-norm, exact GELU, attention dropout),
+whose full attention takes torch's fused kernel where it can (models/attention.py); the weights
+are keras-hub's, copied layer by layer (`copy_bert_layer`).
 A frozen backbone runs without dropout, so its outputs are fixed and can be cached (train.py).
 """
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 from kerasclf import tf_guard
 from kerasclf.config import InputConfig, PretrainedConfig
 from kerasclf.errors import UserError
-from kerasclf.models.blocks import TakeFirst
+from kerasclf.models.blocks import TakeFirst, TransformerBlock
 from kerasclf.models.layers import MaskedPool, PaddingMask
 from kerasclf.models.mixup import EmbeddingMixup
 
@@ -164,12 +168,15 @@ def load_all(cfg) -> None:
     for i, inp in enumerate(cfg.inputs):
         if is_pretrained(inp):
             load_checkpoint(inp.encoder.preset, f"inputs.{i}.encoder.preset")
+        elif getattr(inp.encoder, "init_from", None) is not None:
+            load_checkpoint(inp.encoder.init_from, f"inputs.{i}.encoder.init_from")
 
 
 def tokenizer(inp: InputConfig, where: str = ""):
     from kerasclf.data.wordpiece import WordPieceTokenizer
 
-    ckpt = load_checkpoint(inp.encoder.preset, where or _where(inp))
+    preset = inp.encoder.preset if is_pretrained(inp) else inp.encoder.init_from
+    ckpt = load_checkpoint(preset, where or _where(inp))
     t = inp.tokenizer
     return WordPieceTokenizer.from_vocab(ckpt.vocab_file, lowercase=ckpt.lowercase, strip_html=t.strip_html,
                                          max_length=inp.max_length, truncation=t.truncation,
@@ -197,10 +204,11 @@ def branch(inp: InputConfig, mixup: bool) -> keras.Model:
         x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
     if mixup:
         x, mask = EmbeddingMixup(name="mixup")(x, mask)
+    blocks = []
     for i in range(hub.num_layers):
-        x = keras_hub.layers.TransformerEncoder(
-            hub.intermediate_dim, hub.num_heads, dropout=dropout, activation="gelu", layer_norm_epsilon=1e-12,
-            name=f"transformer_layer_{i}")(x, padding_mask=mask)
+        blocks.append(TransformerBlock(hub.num_heads, hub.intermediate_dim, dropout, "post", norm_epsilon=1e-12,
+                                       attention_dropout=dropout, name=f"transformer_layer_{i}"))
+        x = blocks[-1](x, mask)
     if cfg.pooling == "mean":
         features = MaskedPool("mean", name="pool")(x, mask)
     else:
@@ -208,15 +216,34 @@ def branch(inp: InputConfig, mixup: bool) -> keras.Model:
         if cfg.pooling == "pooled":
             features = keras.layers.Dense(hidden, activation="tanh", name="pooled_dense")(features)
     model = keras.Model({inp.name: ids, inp.name + SEGMENTS: segment_ids}, features, name=f"{inp.name}_backbone")
-    copied = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm",
-              *(f"transformer_layer_{i}" for i in range(hub.num_layers))]
+    copied = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm"]
     if cfg.pooling == "pooled":
         copied.append("pooled_dense")
     for name in copied:
         model.get_layer(name).set_weights(hub.get_layer(name).get_weights())
+    for i, block in enumerate(blocks):
+        copy_bert_layer(block, hub.get_layer(f"transformer_layer_{i}"), hidden)
     if cfg.freeze:
         model.trainable = False
     return model
+
+
+def copy_bert_layer(block: TransformerBlock, layer, hidden: int) -> None:
+    """keras-hub TransformerEncoder (a BERT layer) weights -> our post-norm TransformerBlock; the
+    global projections of a Longformer-style block start as copies of the local ones."""
+    mha = layer._self_attention_layer
+    for ours, theirs in (("query", mha.query_dense), ("key", mha.key_dense), ("value", mha.value_dense)):
+        kernel, bias = theirs.get_weights()  # (hidden, heads, head_dim), (heads, head_dim)
+        weights = [kernel.reshape(hidden, hidden), bias.reshape(hidden)]
+        for name in (ours, f"global_{ours}"):
+            if block.attention.projections.get(name) is not None:
+                block.attention.projections[name].set_weights(weights)
+    kernel, bias = mha.output_dense.get_weights()  # (heads, head_dim, hidden), (hidden,)
+    block.attention.output_dense.set_weights([kernel.reshape(hidden, hidden), bias])
+    block.norm1.set_weights(layer._self_attention_layer_norm.get_weights())
+    block.ff1.set_weights(layer._feedforward_intermediate_dense.get_weights())
+    block.ff2.set_weights(layer._feedforward_output_dense.get_weights())
+    block.norm2.set_weights(layer._feedforward_layer_norm.get_weights())
 
 
 def sequence_model(branch_model: keras.Model) -> keras.Model:
