@@ -140,6 +140,11 @@ class InputConfig:
 
 @dataclass
 class HeadConfig:
+    """Fusion and head: every input's features are concatenated, then dense layers (`mlp`), or
+    (`residual_mlp`, EIR's default fusion) a projection to units[0] followed by one residual block
+    (layer norm, dense of that size, activation, dropout, dense back) per entry of `units`."""
+
+    kind: Literal["mlp", "residual_mlp"] = "mlp"
     units: list[int] = field(default_factory=lambda: [64])
     activation: str = "relu"
     dropout: float = 0.3
@@ -438,3 +443,5 @@ def _check(cfg: Config) -> None:
     for u in cfg.head.units:
         if u < 1:
             raise UserError(f"head.units: expected integers >= 1, got {u}")
+    if cfg.head.kind == "residual_mlp" and not cfg.head.units:
+        raise UserError("head.units: residual_mlp needs at least one entry (its width is units[0])")

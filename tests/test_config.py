@@ -111,6 +111,7 @@ def test_unknown_early_stopping_metric_and_set_into_a_value():
 def test_shipped_single_input_configs_merge_into_one_model():
     from pathlib import Path
 
-    configs = sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
+    configs = [p for p in sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
+               if len(load_config(p).inputs) == 1]  # imdb_combined.yaml is itself such a merge
     cfg = load_config(*configs)
     assert len(cfg.inputs) == len(configs)
