@@ -30,7 +30,8 @@ def settings(cfg) -> str:
     """The settings that tell one row from another: length, encoder, schedule."""
     parts = []
     for inp in cfg.inputs:
-        enc = {k: v for k, v in vars(inp.encoder).items() if k != "type"}
+        enc = {k: (Path(v).name if k in ("preset", "init_from") and v else v)
+               for k, v in vars(inp.encoder).items() if k != "type"}
         parts.append(f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}")
     t = cfg.train
     extra = "".join([f", mixup {t.mixup_alpha}" if t.mixup_alpha else "", f", ema {t.ema}" if t.ema else "",
@@ -54,7 +55,13 @@ def main():
     row = [date.today().isoformat(), cfg.name, settings(cfg), f"{100 * m['test']['accuracy']:.2f}%", f"{m['test']['f1_macro']:.4f}",
            f"{m['epochs_run']} (best {m['best_epoch']})", f"{m['seconds_per_epoch']:.1f}",
            f"{m['tokenize_seconds']:.1f}", f"{peak_gib:.2f}", machine(), f"`{command()}`"]
-    append("IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)",
+    kinds = {i.encoder.type for i in cfg.inputs}
+    section = ("IMDB, full 25k train / 25k test (issue 5: combined models)" if len(cfg.inputs) > 1 else
+               "IMDB, full 25k train / 25k test (issue 4: pretrained backbones)" if "pretrained" in kinds or any(
+                   getattr(i.encoder, "init_from", None) for i in cfg.inputs) else
+               "IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)")
+    row[2] += f"; cached features: {', '.join(m.get('cached_features') or []) or 'none'}" if "pretrained" in kinds else ""
+    append(section,
            ["date", "config", "settings", "test accuracy", "test F1 macro", "epochs", "s/epoch", "tokenize s", "peak RSS GiB",
             "machine", "command"], row)
     print(json.dumps({"run": str(run_dir), "test": {k: m["test"][k] for k in ("accuracy", "f1_macro")},

@@ -8,9 +8,10 @@ API (usable with gradio_client, or plain HTTP):
     /classify_batch  a list of texts -> a list of such results
 
 It classifies through `kerasclf.load_run` (the run's own tokenizers, labels and model), as
-`python -m kerasclf.predict` does. Word attributions are by occlusion: each word (or span of
-words, for long texts) is removed in turn and the drop in the predicted class's probability is
-that word's weight; it works the same for every encoder, pretrained ones included.
+`python -m kerasclf.predict` does. Word attributions are integrated gradients on the token
+embeddings (kerasclf/attributions.py) on the torch backend; elsewhere, occlusion: each word (or
+span of words, for long texts) is removed in turn and the drop in the predicted class's
+probability is its weight. The page says which.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasclf import attributions
 from kerasclf.cli import Parser, entry_point
 from kerasclf.errors import UserError
 from kerasclf.run import INCOMPLETE, Run, load_run
@@ -51,8 +53,8 @@ class Service:
         self.run, self.max_chars = run, max_chars
         self.inputs = run.config.inputs
         self.fields = [(inp.name, c) for inp in self.inputs for c in inp.text_columns]  # (input, column)
-        self.labels = [f"{n}" if len(inp.text_columns) == 1 else f"{n}: {c}"
-                       for inp in self.inputs for n, c in [(inp.name, col) for col in inp.text_columns]]
+        self.labels = [inp.name if not inp.columns else f"{inp.name}: {column}"
+                       for inp in self.inputs for column in inp.text_columns]
 
     # ---------------------------------------------------------------- inputs
     def item(self, values: list[str]) -> tuple[dict | str | None, list[str]]:
@@ -96,8 +98,22 @@ class Service:
     def classify(self, items: list) -> list[dict]:
         return self.run.predict(items)
 
-    def attributions(self, item, predicted: int) -> dict[str, list[tuple[str, float]]]:
-        """Per field: (word or span, weight in [-1, 1]) by occlusion; positive = pushed towards `predicted`."""
+    def attributions(self, item, predicted: int) -> tuple[str, dict[str, list[tuple[str, float]]]]:
+        """(method, {input or field: [(token or words, weight in [-1, 1])]}); positive = pushed towards
+        `predicted`. Integrated gradients on the token embeddings where the backend gives gradients
+        (torch), occlusion of words otherwise."""
+        if attributions.available():
+            raw = attributions.integrated_gradients(self.run, item, predicted)
+            out = {}
+            for name, pairs in raw.items():
+                scale = max((abs(s) for _, s in pairs), default=0.0) or 1.0
+                out[name] = [(f"{t} ", round(s / scale, 4)) for t, s in pairs]
+            return "integrated gradients on the token embeddings", out
+        return "occlusion (each word, or span of words, removed in turn)", self.occlusion(item, predicted)
+
+    def occlusion(self, item, predicted: int) -> dict[str, list[tuple[str, float]]]:
+        """Per field: (word or span, weight in [-1, 1]): the drop in the predicted class's probability
+        when it is removed."""
         out = {}
         base = self.run.predict_proba([item])[0, predicted]
         for (name, column), label in zip(self.fields, self.labels):
@@ -189,14 +205,13 @@ def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
             return None, [], "\n".join(notes)
         result = service.classify([item])[0]
         predicted = run.class_names.index(result["label"])
-        spans = service.attributions(item, predicted)
+        method, spans = service.attributions(item, predicted)
         highlighted = []
         for label, pairs in spans.items():
             if len(spans) > 1:
                 highlighted.append((f"[{label}] ", None))
             highlighted.extend(pairs)
-        notes.append(f"Word weights by occlusion: each word (or span of words) removed in turn; red pushed "
-                     f"towards **{result['label']}**, blue against it.")
+        notes.append(f"Word weights by {method}: red pushed towards **{result['label']}**, blue against it.")
         return result["probabilities"], highlighted, "\n\n".join(notes)
 
     def classify(text: str | dict) -> dict:
@@ -233,7 +248,8 @@ def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
                 submit = gr.Button("Classify", variant="primary", elem_id="classify")
             with gr.Column():
                 probabilities = gr.Label(label="Class probabilities", elem_id="probabilities")
-                words = gr.HighlightedText(label="Which words mattered (occlusion)", combine_adjacent=False,
+                method = "integrated gradients" if attributions.available() else "occlusion"
+                words = gr.HighlightedText(label=f"Which words mattered ({method})", combine_adjacent=False,
                                            show_legend=False, elem_id="words")
                 note = gr.Markdown(elem_id="note")
         examples = service.examples()

@@ -63,7 +63,8 @@ def test_empty_and_over_long_input(client):
     assert long["label"] in ("pos", "neg") and "cut to its first 2,000 characters" in long["note"]
     probs, words, note = client.predict(POSITIVE, api_name="/classify_ui")
     assert probs["label"] == "pos"
-    assert "occlusion" in note
+    assert "integrated gradients" in note
+    assert words and all(isinstance(w["token"], str) for w in words if isinstance(w, dict)) or words
 
 
 def test_demo_without_a_run_tells_how_to_make_one(tmp_path):
@@ -91,10 +92,42 @@ def test_a_real_browser_types_a_review_and_reads_the_label(server, tmp_path):
         page.locator("#classify").click()
         label = page.locator("#probabilities")
         label.get_by_text("neg").first.wait_for(timeout=60000)
-        page.locator("#note").get_by_text("occlusion").wait_for(timeout=60000)
+        page.locator("#note").get_by_text("integrated gradients").wait_for(timeout=60000)
         page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
         text = label.inner_text()
         browser.close()
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[:2] == ["Class probabilities", "neg"]  # the heading, then the predicted label
     assert (tmp_path / "demo.png").stat().st_size > 10000
+
+
+def test_the_readme_api_example_runs_against_a_live_server(server):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippet = readme.split("<!-- api -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    lines = [line.replace("http://127.0.0.1:7860/", server[0]) for line in snippet.splitlines()
+             if line.strip() and not line.startswith("#")]
+    results = []
+    code = "\n".join(f"results.append({line})" if line.startswith("client.predict") else line for line in lines)
+    exec(code, {"results": results})
+    one, batch = results
+    assert one["label"] in ("neg", "pos") and len(batch) == 2
+
+
+@pytest.mark.parametrize("kind", ["cnn", "pretrained"])
+def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_bert, tmp_path):
+    if kind == "cnn":
+        run = kerasclf.load_run(sample_run)
+    else:
+        from kerasclf.train import train
+
+        enc = f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}"
+        run = kerasclf.load_run(train(kerasclf.load_config(overrides=[
+            f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]), tmp_path))
+    from kerasclf import attributions
+
+    scores = attributions.integrated_gradients(run, POSITIVE, target=1, steps=64, specials=True)
+    total = sum(s for pairs in scores.values() for _, s in pairs)
+    gap = attributions.baseline_gap(run, POSITIVE, target=1)
+    assert abs(total - gap) <= 0.02 * abs(gap) + 1e-4  # completeness (Sundararajan et al. 2017)
+    tokens = [t for t, _ in attributions.integrated_gradients(run, POSITIVE, target=1)["review"]]
+    assert "wonderful" in tokens and "[CLS]" not in tokens
