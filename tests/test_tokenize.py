@@ -48,3 +48,12 @@ def test_progress_bar_path_gives_the_same_ids():
     texts = [f"review number {i} was good" for i in range(5000)]
     tok = WordTokenizer.fit(texts, TokenizerConfig(), max_length=6)
     assert (tok.encode(texts, progress=True) == tok.encode(texts)).all()
+
+
+def test_nfkc_folds_compatibility_characters():
+    texts = ["ﬁne\u00a0film…", "fine film..."]
+    plain = WordTokenizer.fit(texts, TokenizerConfig(), max_length=6)
+    folded = WordTokenizer.fit(texts, TokenizerConfig(nfkc=True), max_length=6)
+    a, b = folded.encode(texts)
+    assert a.tolist() == b.tolist()
+    assert plain.encode(texts)[0].tolist() != plain.encode(texts)[1].tolist()

@@ -3,7 +3,7 @@
     tok = WordTokenizer.fit(texts, TokenizerConfig(max_tokens=20000), max_length=256)
     ids = tok.encode(["A fine film.<br />Loved it."])   # int32 (1, 256), 0 = [PAD], 1 = [UNK]
 
-Normalisation: HTML tags become spaces (IMDB's `<br />`), then lowercase (both optional).
+Normalisation: HTML tags become spaces (IMDB's `<br />`), optionally Unicode NFKC, then lowercase.
 Words are runs of letters/digits, and each run of punctuation is a token of its own.
 Saved as one `tokenizer.json` that holds vocabulary, normalisation, truncation and padding.
 """
@@ -33,6 +33,8 @@ class WordTokenizer:
         norm = []
         if cfg.strip_html:
             norm.append(normalizers.Replace(Regex(r"<[^>]*>"), " "))
+        if cfg.nfkc:
+            norm.append(normalizers.NFKC())
         if cfg.lowercase:
             norm.append(normalizers.Lowercase())
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
