@@ -44,6 +44,8 @@ def append(section: str, columns: list[str], row: list) -> None:
         start = text.index(head)
         nxt = text.find("\n## ", start + len(head))
         end = len(text) if nxt < 0 else nxt
-        block = text[start:end].rstrip("\n") + "\n" + line + "\n"
-        text = text[:start] + block + ("\n" + text[end:].lstrip("\n") if nxt >= 0 else "")
+        block = text[start:end].rstrip("\n").split("\n")
+        last_row = max(i for i, b in enumerate(block) if b.startswith("|"))  # after the table, before its notes
+        block.insert(last_row + 1, line)
+        text = text[:start] + "\n".join(block) + "\n" + ("\n" + text[end:].lstrip("\n") if nxt >= 0 else "")
     RESULTS.write_text(text)
