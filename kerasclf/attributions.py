@@ -49,7 +49,9 @@ def _sub(model, name):
 @contextlib.contextmanager
 def _scaled_embeddings(layers: dict, alphas):
     """While active, each layer's output is alphas[i] * embedding for batch row i (a leaf tensor
-    that keeps its gradient); yields {name: (embedding, scaled)} filled by the forward pass."""
+    that keeps its gradient); yields {name: (embedding, scaled)} filled by the forward pass.
+    It swaps the layers' `call` on the shared model: callers that serve requests in threads must
+    hold one lock around this and every other use of the model (the demo's Service does)."""
     seen = {}
 
     def patch(name, layer):
@@ -57,7 +59,7 @@ def _scaled_embeddings(layers: dict, alphas):
 
         def call(inputs, *args, **kwargs):
             emb = original(inputs, *args, **kwargs).detach()
-            scaled = (alphas.reshape(-1, 1, 1).to(emb.dtype) * emb).requires_grad_(True)
+            scaled = (alphas.reshape(-1, 1, 1).to(device=emb.device, dtype=emb.dtype) * emb).requires_grad_(True)
             seen[name] = (emb, scaled)
             return scaled
 

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class Service:
 
     def __init__(self, run: Run, max_chars: int = MAX_CHARS):
         self.run, self.max_chars = run, max_chars
+        # Gradio runs handlers in threads; attributions swap a layer's call on the shared model
+        self.lock = threading.Lock()
         self.inputs = run.config.inputs
         self.fields = [(inp.name, c) for inp in self.inputs for c in inp.text_columns]  # (input, column)
         self.labels = [inp.name if not inp.columns else f"{inp.name}: {column}"
@@ -71,10 +74,16 @@ class Service:
             return None, [EMPTY]
         if len(self.fields) == 1:
             return cleaned[0], notes
+        # an empty box takes the text of another input that reads the same column
+        by_column = {}
+        for (_, column), value in zip(self.fields, cleaned):
+            if value:
+                by_column.setdefault(column, value)
+        cleaned = [value or by_column.get(column, "") for (_, column), value in zip(self.fields, cleaned)]
         item: dict[str, Any] = {}
-        for (name, column), value in zip(self.fields, cleaned):
+        for (name, column), label, value in zip(self.fields, self.labels, cleaned):
             if not value:
-                return None, [f"Give a text for every box ({', '.join(self.labels)})."]
+                return None, [f"Give a text for {label} (column {column!r})."]
             inp = next(i for i in self.inputs if i.name == name)
             if inp.columns:
                 item.setdefault(name, [None, None])[inp.columns.index(column)] = value
@@ -92,18 +101,24 @@ class Service:
                     v = v[inp.columns.index(column)] if len(v) == 2 else ""
                 values.append(str(v))
             return self.item(values)
+        pairs = [inp.name for inp in self.inputs if inp.columns]
+        if pairs:
+            return None, [f"input {pairs[0]!r} reads a pair of texts; send a dict with its two columns "
+                          f"{self.inputs[[i.name for i in self.inputs].index(pairs[0])].columns} (or {pairs[0]!r}: [a, b])"]
         return self.item([str(text)] * len(self.fields))
 
     # ---------------------------------------------------------------- outputs
     def classify(self, items: list) -> list[dict]:
-        return self.run.predict(items)
+        with self.lock:
+            return self.run.predict(items)
 
     def attributions(self, item, predicted: int) -> tuple[str, dict[str, list[tuple[str, float]]]]:
         """(method, {input or field: [(token or words, weight in [-1, 1])]}); positive = pushed towards
         `predicted`. Integrated gradients on the token embeddings where the backend gives gradients
         (torch), occlusion of words otherwise."""
         if attributions.available():
-            raw = attributions.integrated_gradients(self.run, item, predicted)
+            with self.lock:
+                raw = attributions.integrated_gradients(self.run, item, predicted)
             out = {}
             for name, pairs in raw.items():
                 scale = max((abs(s) for _, s in pairs), default=0.0) or 1.0
@@ -115,7 +130,8 @@ class Service:
         """Per field: (word or span, weight in [-1, 1]): the drop in the predicted class's probability
         when it is removed."""
         out = {}
-        base = self.run.predict_proba([item])[0, predicted]
+        with self.lock:
+            base = self.run.predict_proba([item])[0, predicted]
         for (name, column), label in zip(self.fields, self.labels):
             text = self._get(item, name, column)
             words = re.findall(r"\S+\s*", text)
@@ -125,7 +141,8 @@ class Service:
             spans = ["".join(words[i:i + size]) for i in range(0, len(words), size)]
             variants = [self._set(item, name, column, "".join(spans[:i] + spans[i + 1:]) or " ")
                         for i in range(len(spans))]
-            drops = base - self.run.predict_proba(variants)[:, predicted]
+            with self.lock:
+                drops = base - self.run.predict_proba(variants)[:, predicted]
             scale = float(np.abs(drops).max()) or 1.0
             out[label] = [(span, round(float(d / scale), 4)) for span, d in zip(spans, drops)]
         return out
@@ -184,13 +201,14 @@ class Service:
         cols = [c for _, c in self.fields]
         if not rows or not set(cols) <= set(rows[0]):
             return []
+        first = {cols.index(c) for c in dict.fromkeys(cols)}  # inputs reading one column: fill its first box only
 
         def confidence(r):
             return max(float(v) for k, v in r.items() if k.startswith("p_"))
 
         good = sorted((r for r in rows if r["correct"] == "1"), key=confidence, reverse=True)[:right]
         bad = sorted((r for r in rows if r["correct"] == "0"), key=confidence, reverse=True)[:wrong]
-        return [[r[c][: self.max_chars] for c in cols] for r in good + bad]
+        return [[r[c][: self.max_chars] if i in first else "" for i, c in enumerate(cols)] for r in good + bad]
 
 
 def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):

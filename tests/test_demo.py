@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import kerasclf
-from conftest import run_cli
+from conftest import FIXTURES, run_cli
 
 POSITIVE = ("A wonderful, moving film. The acting is brilliant, the story is beautiful and the ending is "
             "perfect. One of the best movies I have seen; I loved every minute and would watch it again.")
@@ -131,3 +131,61 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
     assert abs(total - gap) <= 0.02 * abs(gap) + 1e-4  # completeness (Sundararajan et al. 2017)
     tokens = [t for t, _ in attributions.integrated_gradients(run, POSITIVE, target=1)["review"]]
     assert "wonderful" in tokens and "[CLS]" not in tokens
+
+
+def test_concurrent_requests_with_attributions_do_not_interfere(client, server):
+    import threading
+
+    errors, labels = [], []
+
+    def work(api, text):
+        try:
+            from gradio_client import Client
+
+            c = Client(server[0], verbose=False)
+            for _ in range(3):
+                out = c.predict(text, api_name=api)
+                labels.append(out["label"] if api == "/classify" else out[0]["label"])
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(api, text)) for api in ("/classify", "/classify_ui")
+               for text in (POSITIVE, NEGATIVE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(set(labels)) == ["neg", "pos"] and len(labels) == 12
+    assert client.predict(POSITIVE, api_name="/classify") == server[1].predict([POSITIVE])[0]
+
+
+def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair(tiny_bert, tmp_path):
+    import yaml
+
+    from kerasclf.demo import Service
+    from kerasclf.train import train
+
+    cnn = {"type": "cnn", "embedding_dim": 8, "filters": 8, "kernel_sizes": [2]}
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump({
+        "name": "three", "data": {"source": str(FIXTURES / "pairs.csv"), "test": str(FIXTURES / "pairs_test.csv"),
+                                  "validation": 0.25},
+        "inputs": [{"name": "a", "column": "first", "max_length": 16, "encoder": cnn},
+                   {"name": "b", "column": "first", "max_length": 16, "encoder": cnn},
+                   {"name": "pair", "columns": ["first", "second"], "max_length": 32,
+                    "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True}}],
+        "head": {"units": [8]}, "train": {"epochs": 1, "batch_size": 8}}))
+    service = Service(kerasclf.load_run(train(kerasclf.load_config(cfg_file), tmp_path / "runs")))
+    assert service.labels == ["a", "b", "pair: first", "pair: second"]
+    item, notes = service.item(["The film was great.", "", "", "It was wonderful."])
+    assert item == {"a": "The film was great.", "b": "The film was great.",
+                    "pair": ["The film was great.", "It was wonderful."]} and not notes
+    missing, why = service.item(["", "", "", "It was wonderful."])  # no box holds column "first"
+    assert missing is None and "column 'first'" in why[0]
+    none, why = service.item(["", "", "", ""])
+    assert none is None and why == ["Type or paste a text to classify."]
+    bare, why = service.item_from_api("The film was great.")
+    assert bare is None and "reads a pair of texts" in why[0]
+    out = service.classify([service.item_from_api({"first": "The film was great.", "second": "Great."})[0]])
+    assert out[0]["label"] in ("same", "different")

@@ -62,7 +62,7 @@ def _torch_full_attention(q, k, v, key_mask, dropout: float):
     import torch
 
     allowed = key_mask[:, None, None, :] > 0.5
-    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all: attend to all, as the portable path does
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all (an empty text): no NaN; the row is never used
     if not dropout:
         return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
     b, h, length, d = q.shape
