@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from kerasclf.config import Config, InputConfig
-from kerasclf.data.batching import Batches
+from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import SEGMENTS
 from kerasclf.models.build import FEATURES
 
@@ -51,10 +51,6 @@ def cached_inputs(cfg: Config) -> list[InputConfig]:
     return pretrained
 
 
-def lengths_of(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    return sum((a != 0).sum(axis=1) for k, a in arrays.items() if "__" not in k and a.dtype.kind == "i")
-
-
 def _key(model: keras.Model, inp: InputConfig, ids: np.ndarray, segments: np.ndarray) -> str:
     from kerasclf.models.pretrained import load_checkpoint
 
@@ -76,7 +72,7 @@ def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np
         log.info("%s: %s features from the cache %s", inp.name, split, path)
         return np.load(path)
     branch = model.get_layer(f"{inp.name}_backbone")
-    order = np.argsort(lengths_of({inp.name: ids}), kind="stable")  # similar lengths batch together: less padding
+    order = np.argsort(token_counts({inp.name: ids}), kind="stable")  # similar lengths batch together: less padding
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
     out = branch.predict(Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),

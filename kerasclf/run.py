@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from kerasclf.config import Config, from_dict, read_yaml
-from kerasclf.data.batching import Batches
+from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import encode_input, load_tokenizer
 from kerasclf.errors import UserError
 
@@ -39,8 +39,7 @@ def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int 
     n = len(next(iter(x.values())))
     if n == 0:
         return np.zeros((0, model.output_shape[-1]))
-    ints = [a for k, a in x.items() if "__" not in k and a.dtype.kind == "i"]
-    order = np.argsort(sum((a != 0).sum(axis=1) for a in ints), kind="stable") if ints else np.arange(n)
+    order = np.argsort(token_counts(x), kind="stable")
     logits = np.asarray(model.predict(Batches({k: v[order] for k, v in x.items()}, None, batch_size), verbose=0))
     out = np.empty_like(logits, dtype=np.float64)
     out[order] = logits

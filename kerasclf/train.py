@@ -26,7 +26,7 @@ from kerasclf.config import Config, from_dict, load_config, read_yaml, save_conf
 from kerasclf.data.load import Data, load_data, load_tokenizer
 from kerasclf.errors import UserError
 from kerasclf.metrics import classification_metrics
-from kerasclf.data.batching import Batches
+from kerasclf.data.batching import Batches, token_counts
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
 from kerasclf.run import INCOMPLETE, predict_probs
@@ -163,7 +163,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
                   for s in ("train", "validation", "test")}
         fit_model = compile_model(model.get_layer("core"), t, data.num_classes, len(data.train))
         train_batches = Batches(arrays["train"], data.raw.train.labels, t.batch_size, shuffle=True, bucket=True,
-                                seed=t.seed, lengths=features.lengths_of(data.arrays["train"]))
+                                seed=t.seed, lengths=token_counts(data.arrays["train"]))
         log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
     start_epoch, history_rows = _resume_state(run_dir) if resumed else (0, [])
     if resumed:

@@ -16,6 +16,12 @@ ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shape
 COMPANION = "__"  # "<input>__segments" is cut to the length of "<input>"; float arrays (features) are kept whole
 
 
+def token_counts(x: dict[str, np.ndarray]) -> np.ndarray:
+    """Real (non-padding) tokens per row, summed over the inputs' token-id arrays (not segments or features)."""
+    ids = [a for k, a in x.items() if COMPANION not in k and np.issubdtype(a.dtype, np.integer)]
+    return sum((a != 0).sum(axis=1) for a in ids) if ids else np.zeros(len(next(iter(x.values()))), dtype=int)
+
+
 def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND."""
     out, lengths = {}, {}
@@ -45,8 +51,7 @@ class Batches(keras.utils.PyDataset):
         self.seed, self.epoch = seed, 0
         self.n = len(next(iter(x.values())))
         # bucketing sorts by the number of real tokens (pass `lengths` when x holds other arrays)
-        self._lengths = lengths if lengths is not None else sum(
-            (a != 0).sum(axis=1) for k, a in x.items() if COMPANION not in k and np.issubdtype(a.dtype, np.integer))
+        self._lengths = lengths if lengths is not None else token_counts(x)
         self._order = self._make_order()
 
     def _make_order(self) -> list[np.ndarray]:

@@ -53,6 +53,8 @@ def encode(x, mask, inp: InputConfig):
     cfg = inp.encoder
     if cfg.init_from is None:
         return transformer.encode_with(x, mask, inp, _options(cfg))
+    from kerasclf.models.pretrained import copy_bert_layer  # keras-hub: only when starting from a checkpoint
+
     hub, name = _hub(inp), inp.name
     for i in range(hub.num_layers):
         block = TransformerBlock(hub.num_heads, hub.intermediate_dim, cfg.dropout, "post", norm_epsilon=1e-12,
@@ -62,12 +64,6 @@ def encode(x, mask, inp: InputConfig):
     if cfg.pooling == "cls":  # the checkpoint's own [CLS], at position 0
         return TakeFirst(name=f"{name}_pool")(x)
     return MaskedPool("mean" if cfg.pooling == "avg" else "max", name=f"{name}_pool")(x, mask)
-
-
-def copy_bert_layer(*args):
-    from kerasclf.models.pretrained import copy_bert_layer as copy
-
-    copy(*args)
 
 
 def _hub(inp: InputConfig):

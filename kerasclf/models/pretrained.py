@@ -30,6 +30,7 @@ import numpy as np
 
 from kerasclf import tf_guard
 from kerasclf.config import InputConfig, PretrainedConfig
+from kerasclf.data.load import SEGMENTS  # the second model input of a pretrained input: its segment ids
 from kerasclf.errors import UserError
 from kerasclf.models.blocks import TakeFirst, TransformerBlock
 from kerasclf.models.layers import MaskedPool, PaddingMask
@@ -40,7 +41,6 @@ log = logging.getLogger("kerasclf")
 with tf_guard.blocked():
     import keras_hub  # noqa: E402  (keras-hub imports TensorFlow when it can; nothing here needs it)
 
-SEGMENTS = "__segments"  # the second model input of a pretrained input: its segment ids
 
 
 @dataclass
