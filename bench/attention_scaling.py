@@ -6,6 +6,10 @@ as the length grows (same width, heads, batch and window), written to bench/RESU
 
 Each point runs in a fresh process. Memory: on CPU the growth of the process' peak resident set
 during the step; on a GPU torch.cuda.max_memory_allocated.
+
+On the torch backend each kind is measured on both attention paths (`--paths fast portable`): the
+fused scaled_dot_product_attention (what training uses) and the portable keras.ops path, which
+materialises the scores as the textbook algorithm does. Rows are named `<kind>` and `<kind> (portable)`.
 """
 from __future__ import annotations
 
@@ -25,7 +29,11 @@ ENCODERS = {
 }
 
 
-def one_point(kind: str, length: int, batch: int, steps: int) -> dict:
+def label(kind: str, path: str) -> str:
+    return kind if path == "fast" else f"{kind} (portable)"
+
+
+def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast") -> dict:
     """Runs in the child process."""
     import resource
     import time
@@ -34,6 +42,10 @@ def one_point(kind: str, length: int, batch: int, steps: int) -> dict:
     import kerasclf  # noqa: F401
     import numpy as np
     import torch
+
+    from kerasclf.models import attention
+
+    attention.TORCH_FAST_PATH = path == "fast"
 
     from kerasclf.config import load_config
     from kerasclf.models.build import build_network
@@ -70,7 +82,7 @@ def one_point(kind: str, length: int, batch: int, steps: int) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return {"kind": kind, "length": length, "seconds": min(times) if times else first, "peak_mib": peak / 2**20,
+    return {"kind": label(kind, path), "length": length, "seconds": min(times) if times else first, "peak_mib": peak / 2**20,
             "device": torch.cuda.get_device_name(0) if cuda else "cpu"}
 
 
@@ -80,19 +92,21 @@ def main():
     p.add_argument("--kinds", nargs="+", default=list(ENCODERS))
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=2)
-    p.add_argument("--child", nargs=2, metavar=("KIND", "LENGTH"), help=argparse.SUPPRESS)
+    p.add_argument("--paths", nargs="+", choices=["fast", "portable"], default=["fast", "portable"],
+                   help="torch's fused attention, the portable keras.ops path, or both")
+    p.add_argument("--child", nargs=3, metavar=("KIND", "LENGTH", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(one_point(args.child[0], int(args.child[1]), args.batch, args.steps)))
+        print("RESULT " + json.dumps(one_point(args.child[0], int(args.child[1]), args.batch, args.steps, args.child[2])))
         return
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
     from results import append, command, machine
 
     rows = []
-    for kind in args.kinds:
+    for kind, path in [(k, p) for p in args.paths for k in args.kinds]:
         for length in args.lengths:
-            out = subprocess.run([sys.executable, __file__, "--child", kind, str(length), "--batch", str(args.batch),
+            out = subprocess.run([sys.executable, __file__, "--child", kind, str(length), path, "--batch", str(args.batch),
                                   "--steps", str(args.steps)], capture_output=True, text=True)
             line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
             if not line:
@@ -100,18 +114,23 @@ def main():
                 raise SystemExit(f"{kind} at {length} failed")
             r = json.loads(line[0][7:])
             rows.append(r)
-            print(f"{kind:10s} {length:5d}  {r['seconds']:.3f} s  {r['peak_mib']:.0f} MiB", flush=True)
+            print(f"{r['kind']:22s} {length:5d}  {r['seconds']:.3f} s  {r['peak_mib']:.0f} MiB", flush=True)
     by = {(r["kind"], r["length"]): r for r in rows}
     lo, hi = 1024, max(args.lengths)
     notes = []
-    for kind in args.kinds:
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    for kind in kinds:
         if (kind, lo) in by and (kind, hi) in by:
             t = by[kind, hi]["seconds"] / by[kind, lo]["seconds"]
             m = by[kind, hi]["peak_mib"] / max(by[kind, lo]["peak_mib"], 1e-9)
             notes.append(f"{kind}: x{t:.1f} time, x{m:.1f} memory from {lo} to {hi}")
-    for kind in ("local", "longformer"):
-        if (kind, hi) in by and ("full", hi) in by:
-            notes.append(f"{kind} at {hi}: {by[kind, hi]['peak_mib'] / by['full', hi]['peak_mib']:.2f} of full attention's peak memory")
+    for path in args.paths:
+        full = label("full", path)
+        for kind in ("local", "longformer"):
+            kind = label(kind, path)
+            if (kind, hi) in by and (full, hi) in by:
+                notes.append(f"{kind} at {hi}: {by[kind, hi]['peak_mib'] / by[full, hi]['peak_mib']:.2f} of {full}'s "
+                             f"peak memory, {by[kind, hi]['seconds'] / by[full, hi]['seconds']:.2f} of its time")
     where = machine()
     device = rows[0]["device"]
     for r in rows:
@@ -129,10 +148,11 @@ def main():
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for kind in args.kinds:
+    for kind in kinds:
         xs = [L for L in args.lengths if (kind, L) in by]
-        axes[0].plot(xs, [by[kind, L]["seconds"] for L in xs], "o-", label=kind)
-        axes[1].plot(xs, [by[kind, L]["peak_mib"] for L in xs], "o-", label=kind)
+        style = "o-" if "portable" not in kind else "s--"
+        axes[0].plot(xs, [by[kind, L]["seconds"] for L in xs], style, label=kind)
+        axes[1].plot(xs, [by[kind, L]["peak_mib"] for L in xs], style, label=kind)
     for ax, title in zip(axes, ("seconds per training step", "peak memory of the step (MiB)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -41,7 +41,7 @@ class TokenizerConfig:
     lowercase: bool = True
     strip_html: bool = True
     nfkc: bool = False  # Unicode NFKC first (no-break spaces, ellipses, full-width forms, ligatures); ~40% slower
-    truncation: Literal["head", "tail", "head_tail"] = "head"  # head_tail: pretrained encoders only
+    truncation: Literal["head", "tail", "head_tail"] = "head"
     head_tokens: int = 128  # with head_tail: keep this many tokens from the start, the rest from the end
 
 
@@ -82,7 +82,7 @@ class TransformerConfig:
     ff_dim: int = 256
     dropout: float = 0.1
     norm: Literal["pre", "post"] = "pre"
-    pooling: Literal["avg", "max", "cls"] = "avg"
+    pooling: Literal["avg", "max", "max_mean", "cls"] = "avg"
 
 
 @dataclass
@@ -382,10 +382,9 @@ def _check(cfg: Config) -> None:
         if inp.columns is not None and (len(inp.columns) != 2 or not pretrained):
             raise UserError(f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
                             f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}")
-        wordpiece = pretrained or getattr(inp.encoder, "init_from", None) is not None
-        if inp.tokenizer.truncation == "head_tail" and not wordpiece:
-            raise UserError(f"{where}.tokenizer.truncation: head_tail is for pretrained encoders (and init_from); "
-                            f"expected head or tail for encoder type {inp.encoder.type!r}")
+        if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length:
+            raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length} (max_length), "
+                            f"got {inp.tokenizer.head_tokens}")
         if pretrained:
             if inp.max_length < 3 + (inp.columns is not None):
                 raise UserError(f"{where}.max_length: expected at least 4 wordpieces for a pair, 3 for one text, "

@@ -34,8 +34,20 @@ def real_rows(out, mask):
     return out * mask[:, None, :, None]
 
 
+@pytest.fixture(params=["fast", "portable"])
+def path(request):
+    """Each test that takes `path` runs on the torch fast path (where the backend is torch) and the portable one."""
+    from kerasclf.models import attention
+
+    if request.param == "fast" and keras.backend.backend() != "torch":
+        pytest.skip("the fast path is torch's")
+    attention.TORCH_FAST_PATH = request.param == "fast"
+    yield request.param
+    attention.TORCH_FAST_PATH = True
+
+
 @pytest.mark.parametrize("length", [7, 16, 23])
-def test_full_attention_matches_reference(length):
+def test_full_attention_matches_reference(length, path):
     q, k, v, mask = inputs(length)
     allowed = np.broadcast_to(mask[:, None, :] > 0, (len(mask), length, length))
     np.testing.assert_allclose(real_rows(np_(full_attention(q, k, v, mask)), mask),
@@ -43,7 +55,7 @@ def test_full_attention_matches_reference(length):
 
 
 @pytest.mark.parametrize("length, window, overlap", [(16, 4, False), (19, 4, False), (23, 8, True), (16, 4, True), (5, 8, True)])
-def test_window_attention_equals_block_diagonal_full_attention(length, window, overlap):
+def test_window_attention_equals_block_diagonal_full_attention(length, window, overlap, path):
     q, k, v, mask = inputs(length)
     pos = np.arange(length)
     start = (pos // window) * window
@@ -58,7 +70,7 @@ def test_window_attention_equals_block_diagonal_full_attention(length, window, o
 
 
 @pytest.mark.parametrize("length, window, glob", [(16, 4, [0]), (23, 6, [0, 5]), (30, 8, []), (9, 16, [0]), (21, 4, [3, 40])])
-def test_sliding_attention_equals_band_plus_global_full_attention(length, window, glob):
+def test_sliding_attention_equals_band_plus_global_full_attention(length, window, glob, path):
     q, k, v, mask = inputs(length)
     rng = np.random.default_rng(1)
     qg, kg, vg = (rng.normal(size=q.shape).astype("float32") for _ in range(3))
@@ -75,26 +87,33 @@ def test_sliding_attention_equals_band_plus_global_full_attention(length, window
     np.testing.assert_allclose(real_rows(got, mask), real_rows(expected, mask), atol=1e-5)
 
 
-def test_sliding_attention_builds_no_length_by_length_tensor():
-    """Trace the ops: no intermediate has two axes of the sequence length."""
+def test_sliding_attention_builds_no_length_by_length_tensor(path):
+    """Trace the ops (einsum on the portable path, the fused kernel's inputs and output on the fast
+    one): no tensor has two axes of the sequence length."""
     length, window = 256, 16
     q, k, v, mask = inputs(length, batch=1)
     seen = []
-    original = ops.einsum
+    import kerasclf.models.attention as attention
+
+    if path == "portable":
+        module, name = attention.ops, "einsum"
+    else:
+        import torch
+
+        module, name = torch.nn.functional, "scaled_dot_product_attention"
+    original = getattr(module, name)
 
     def spy(*args, **kwargs):
         out = original(*args, **kwargs)
-        seen.append(tuple(out.shape))
+        seen.extend(tuple(t.shape) for t in (*args, *kwargs.values(), out) if hasattr(t, "shape"))
         return out
 
-    import kerasclf.models.attention as attention
-
-    attention.ops.einsum = spy
+    setattr(module, name, spy)
     try:
         sliding_attention(q, k, v, mask, window, [0])
         window_attention(q, k, v, mask, window, True)
     finally:
-        attention.ops.einsum = original
+        setattr(module, name, original)
     assert seen and all(list(s).count(length) <= 1 for s in seen), seen
 
 

@@ -77,6 +77,9 @@ def test_duplicate_input_names_and_bad_max_length(tmp_path):
         load_config(a, a)
     with pytest.raises(UserError, match=r"inputs\.0\.max_length: expected an integer >= 1, got 0"):
         load_config(overrides=["inputs.0.max_length=0"])
+    with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.head_tokens: expected 0\.\.64 \(max_length\), got 65"):
+        load_config(overrides=["inputs.0.max_length=64", "inputs.0.tokenizer.truncation=head_tail",
+                               "inputs.0.tokenizer.head_tokens=65"])
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

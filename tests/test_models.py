@@ -16,7 +16,7 @@ ENCODERS = {
     "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
     "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
     "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
-    "longformer": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4}",
+    "longformer_max_mean": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}",
     "longformer_cls_two_global": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, global_tokens: [0, 3]}",
 }
 

@@ -35,6 +35,17 @@ def test_truncation_head_and_tail():
     assert tail.decode(tail.encode(text)[0]) == ["four", "five", "six"]
 
 
+def test_truncation_head_tail_keeps_both_ends(tmp_path):
+    text = ["one two three four five six seven", "short one"]
+    tok = WordTokenizer.fit(text, TokenizerConfig(truncation="head_tail", head_tokens=2), max_length=5)
+    ids = tok.encode(text)
+    assert tok.decode(ids[0]) == ["one", "two", "five", "six", "seven"]
+    assert tok.decode(ids[1]) == ["short", "one"] and ids.shape == (2, 5)
+    tok.save(tmp_path / "t.json")
+    again = WordTokenizer.load(tmp_path / "t.json", head_tokens=2)
+    assert (again.encode(text) == ids).all()
+
+
 def test_save_load_round_trip(tmp_path):
     tok = WordTokenizer.fit(TEXTS, TokenizerConfig(lowercase=False), max_length=10)
     tok.save(tmp_path / "t.json")

@@ -60,6 +60,20 @@ def test_predict_after_reload_equals_predict_before_save(sample_run):
     assert out[0]["label"] in ("neg", "pos") and set(out[0]["probabilities"]) == {"neg", "pos"}
 
 
+def test_head_tail_truncation_for_word_tokens_survives_the_run_folder(tmp_path):
+    from kerasclf.train import train
+
+    cfg = kerasclf.load_config(overrides=[*QUICK, "inputs.0.tokenizer.truncation=head_tail",
+                                          "inputs.0.tokenizer.head_tokens=16"])
+    run_dir = train(cfg, tmp_path)
+    run = kerasclf.load_run(run_dir)
+    assert run.tokenizers["review"].head_tokens == 16
+    with open(run_dir / "predictions.csv") as f:
+        rows = [r for r in csv.DictReader(f) if len(r["text"].split()) > 100][:20]
+    expected = np.array([[float(r["p_neg"]), float(r["p_pos"])] for r in rows])
+    np.testing.assert_allclose(run.predict_proba([r["text"] for r in rows]), expected, atol=2e-6)
+
+
 def test_predict_cli_text_and_input_file(sample_run, tmp_path):
     r = run_cli("predict", "--run", str(sample_run), "--text", "Great film, loved it.", "--text", "Awful.")
     assert r.returncode == 0, r.stderr

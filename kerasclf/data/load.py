@@ -56,10 +56,10 @@ def uses_wordpiece(inp: InputConfig) -> bool:
 
 
 def load_tokenizer(inp: InputConfig, path):
+    t = inp.tokenizer
     if uses_wordpiece(inp):
-        t = inp.tokenizer
         return WordPieceTokenizer.load(path, inp.max_length, t.truncation, t.head_tokens)
-    return WordTokenizer.load(path)
+    return WordTokenizer.load(path, t.head_tokens if t.truncation == "head_tail" else None)
 
 
 def input_texts(inp: InputConfig, columns) -> list:

@@ -5,7 +5,11 @@
 
 Normalisation: HTML tags become spaces (IMDB's `<br />`), optionally Unicode NFKC, then lowercase.
 Words are runs of letters/digits, and each run of punctuation is a token of its own.
-Saved as one `tokenizer.json` that holds vocabulary, normalisation, truncation and padding.
+Truncation keeps the `head` of a long text, its `tail`, or both (`head_tail`: the first `head_tokens`
+and the last `max_length - head_tokens`, as Sun et al. 2019 found best for IMDB with BERT; a review's
+verdict is often in its last lines).
+Saved as one `tokenizer.json` that holds vocabulary, normalisation, padding and (head or tail)
+truncation; `head_tail` is done here, so it is passed again at load time (from the run's config).
 """
 from __future__ import annotations
 
@@ -21,12 +25,14 @@ CHUNK = 2048  # texts per progress-bar step
 
 
 class WordTokenizer:
-    def __init__(self, tokenizer: Tokenizer):
+    def __init__(self, tokenizer: Tokenizer, head_tokens: int | None = None):
+        """`head_tokens`: cut long texts head-and-tail, keeping this many tokens from the start."""
         self.tokenizer = tokenizer
-        trunc = tokenizer.truncation
-        if not trunc or not tokenizer.padding:
-            raise ValueError("a WordTokenizer needs truncation and padding set")
-        self.max_length = trunc["max_length"]
+        pad = tokenizer.padding
+        if not pad or not pad.get("length") or (head_tokens is None) != bool(tokenizer.truncation):
+            raise ValueError("a WordTokenizer needs fixed-length padding, and truncation set unless head_tokens is given")
+        self.max_length = pad["length"]
+        self.head_tokens = None if head_tokens is None else min(head_tokens, self.max_length)
 
     @classmethod
     def fit(cls, texts: list[str], cfg: TokenizerConfig, max_length: int) -> "WordTokenizer":
@@ -43,9 +49,10 @@ class WordTokenizer:
         trainer = trainers.WordLevelTrainer(vocab_size=cfg.max_tokens, min_frequency=cfg.min_freq,
                                             special_tokens=[PAD, UNK], show_progress=False)
         tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
-        tok.enable_truncation(max_length, direction="left" if cfg.truncation == "tail" else "right")
+        if cfg.truncation != "head_tail":
+            tok.enable_truncation(max_length, direction="left" if cfg.truncation == "tail" else "right")
         tok.enable_padding(direction="right", pad_id=0, pad_token=PAD, length=max_length)
-        return cls(tok)
+        return cls(tok, cfg.head_tokens if cfg.truncation == "head_tail" else None)
 
     @property
     def vocab_size(self) -> int:
@@ -63,10 +70,18 @@ class WordTokenizer:
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
         for start in range(0, len(texts), CHUNK):
             chunk = encode(texts[start:start + CHUNK], add_special_tokens=False)
-            out[start:start + len(chunk)] = [e.ids for e in chunk]
+            if self.head_tokens is None:
+                out[start:start + len(chunk)] = [e.ids for e in chunk]
+            else:
+                out[start:start + len(chunk)] = [self._head_tail(e.ids) for e in chunk]
             if bar is not None:
                 bar.update(start + len(chunk))
         return out
+
+    def _head_tail(self, ids: list[int]) -> list[int]:
+        if len(ids) <= self.max_length:
+            return ids
+        return ids[:self.head_tokens] + ids[len(ids) - (self.max_length - self.head_tokens):]
 
     def decode(self, ids) -> list[str]:
         vocab = {i: t for t, i in self.tokenizer.get_vocab().items()}
@@ -76,5 +91,6 @@ class WordTokenizer:
         self.tokenizer.save(str(path))
 
     @classmethod
-    def load(cls, path: str | Path) -> "WordTokenizer":
-        return cls(Tokenizer.from_file(str(path)))
+    def load(cls, path: str | Path, head_tokens: int | None = None) -> "WordTokenizer":
+        """`head_tokens` as given to fit (the config's, when its truncation is head_tail)."""
+        return cls(Tokenizer.from_file(str(path)), head_tokens)

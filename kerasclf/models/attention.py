@@ -3,9 +3,7 @@
 All functions take q, k, v of shape (batch, heads, length, head_dim) and a key mask (batch, length)
 with 1.0 at real tokens, and return (batch, heads, length, head_dim).
 
-- `full_attention`: every token attends to every real token (length x length scores). On the
-  torch backend it takes a fast path (`_torch_full_attention`): torch's fused
-  scaled_dot_product_attention, or with attention dropout a manual path with a cheaper mask.
+- `full_attention`: every token attends to every real token (length x length scores).
 - `window_attention`: tokens attend only within their window of `window` tokens (block-diagonal);
   with `overlap`, a window also sees the half window on each side. Scores are
   (length / window) blocks of window x window (x2 with overlap): linear in length.
@@ -13,6 +11,11 @@ with 1.0 at real tokens, and return (batch, heads, length, head_dim).
   `window // 2` positions on either side and to the global tokens; the global tokens attend to
   every token, with their own projections. Computed in blocks of window // 2 against the block
   and its two neighbours, so scores take 3 * length * window / 2 numbers, never length x length.
+
+On the torch backend all three take a fast path behind `TORCH_FAST_PATH`: the same blocks go
+through torch's fused scaled_dot_product_attention (`_torch_sdpa`), which never materialises the
+scores for the backward pass; full attention with attention dropout uses a manual path with a
+cheaper mask. The portable keras.ops path is kept and tested against the same references.
 """
 from __future__ import annotations
 
@@ -62,9 +65,9 @@ def _torch_full_attention(q, k, v, key_mask, dropout: float):
     import torch
 
     allowed = key_mask[:, None, None, :] > 0.5
-    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all (an empty text): no NaN; the row is never used
     if not dropout:
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        return _torch_sdpa(q, k, v, allowed)
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all (an empty text): no NaN; the row is never used
     b, h, length, d = q.shape
     # the mask goes in as the bias of one batched matmul, the scale on q: no extra pass over the scores
     bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, NEG)
@@ -74,6 +77,30 @@ def _torch_full_attention(q, k, v, key_mask, dropout: float):
     weights = torch.softmax(scores, dim=-1).masked_fill(~_keep_mask(scores.shape, dropout, q.device), 0.0)
     out = torch.bmm(weights, v.reshape(b * h, length, d)) * (1.0 / (1.0 - dropout))  # rescale the smaller tensor
     return out.reshape(b, h, length, d)
+
+
+def _torch_sdpa(q, k, v, allowed):
+    """torch's fused attention over any leading axes: q (..., Lq, d), k and v (..., Lk, d), `allowed`
+    booleans broadcastable to (..., Lq, Lk). CPU's fused kernel takes 4-d tensors: 5-d blocks
+    (B, H, n, s, d) are moved to (B * n, H, s, d), with the mask's head axis kept at 1.
+    Rows without any allowed key (padding) attend to all keys instead of giving NaN; callers never use them."""
+    import torch
+
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
+    if q.dim() == 4:
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    b, h, n = q.shape[:3]
+
+    def fold(x):  # (B, H, n, s, d) -> (B * n, H, s, d)
+        x = x.expand(b, x.shape[1], n, *x.shape[3:])
+        return x.transpose(1, 2).reshape(b * n, x.shape[1], *x.shape[3:])
+
+    out = torch.nn.functional.scaled_dot_product_attention(fold(q), fold(k), fold(v), attn_mask=fold(allowed))
+    return out.reshape(b, n, h, *out.shape[2:]).transpose(1, 2)
+
+
+def _fast() -> bool:
+    return TORCH_FAST_PATH and keras.backend.backend() == "torch"
 
 
 def _keep_mask(shape, rate: float, device):
@@ -126,9 +153,12 @@ def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
         kw, vw, mw = widen(kh), widen(vh), widen(mh)
     else:
         kw, vw, mw = _blocks(k, window), _blocks(v, window), _blocks(m, window)
-    scores = ops.einsum("bhnqd,bhnkd->bhnqk", qw, kw) * scale
-    scores = scores + (1.0 - ops.swapaxes(mw, -1, -2)) * NEG  # mw: (B, 1, n, keys, 1) -> (B, 1, n, 1, keys)
-    out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vw)
+    if _fast():
+        out = _torch_sdpa(qw, kw, vw, ops.swapaxes(mw, -1, -2) > 0.5)
+    else:
+        scores = ops.einsum("bhnqd,bhnkd->bhnqk", qw, kw) * scale
+        scores = scores + (1.0 - ops.swapaxes(mw, -1, -2)) * NEG  # mw: (B, 1, n, keys, 1) -> (B, 1, n, 1, keys)
+        out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vw)
     return ops.reshape(out, (-1, out.shape[1], out.shape[2] * window, out.shape[-1]))[:, :, :length]
 
 
@@ -159,6 +189,29 @@ def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None,
     band = ops.cast(ops.abs(c - half - r) <= half, q.dtype)  # (half, 3*half)
     allowed = ops.swapaxes(mb, -1, -2) * band  # (B, 1, n, half, 3*half)
     qb = _blocks(qp, half)
+    if _fast():
+        out = _torch_sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob)
+    else:
+        out = _sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob, scale)
+    out = ops.reshape(out, (-1, out.shape[1], padded_length, out.shape[-1]))[:, :, :length]
+    if not glob:
+        return out
+    # the global tokens' own rows: attend to every real token with the global projections
+    qg, kg, vg = (q if qg is None else qg), (k if kg is None else kg), (v if vg is None else vg)
+    idx = ops.array(glob)
+    q_glob = ops.take(qg, idx, axis=2)  # (B, H, G, d)
+    if _fast():
+        g_out = _torch_sdpa(q_glob, kg, vg, key_mask[:, None, None, :] > 0.5)
+    else:
+        g_rows = ops.einsum("bhgd,bhkd->bhgk", q_glob, kg) * scale + (1.0 - key_mask[:, None, None, :]) * NEG
+        g_out = ops.einsum("bhgk,bhkd->bhgd", ops.softmax(g_rows, axis=-1), vg)
+    onehot = ops.one_hot(idx, length, dtype=out.dtype)  # (G, L): linear in length
+    keep = 1.0 - ops.sum(onehot, axis=0)
+    return out * keep[None, None, :, None] + ops.einsum("bhgd,gl->bhld", g_out, onehot)
+
+
+def _sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob, scale):
+    """Each block of queries against its band of keys and the global keys (portable path)."""
     scores = ops.einsum("bhnqd,bhnkd->bhnqk", qb, kb) * scale + (1.0 - allowed) * NEG
     if glob:
         idx = ops.array(glob)
@@ -167,19 +220,23 @@ def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None,
         g_scores = ops.einsum("bhnqd,bhgd->bhnqg", qb, k_glob) * scale
         g_scores = g_scores + (1.0 - m_glob[:, None, None, None, :]) * NEG
         weights = ops.softmax(ops.concatenate([scores, g_scores], axis=-1), axis=-1)
-        out = ops.einsum("bhnqk,bhnkd->bhnqd", weights[..., : 3 * half], vb)
-        out = out + ops.einsum("bhnqg,bhgd->bhnqd", weights[..., 3 * half:], v_glob)
-    else:
-        out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vb)
-    out = ops.reshape(out, (-1, out.shape[1], padded_length, out.shape[-1]))[:, :, :length]
-    if not glob:
-        return out
-    # the global tokens' own rows: attend to every real token with the global projections
-    qg, kg, vg = (q if qg is None else qg), (k if kg is None else kg), (v if vg is None else vg)
-    idx = ops.array(glob)
-    q_glob = ops.take(qg, idx, axis=2)  # (B, H, G, d)
-    g_rows = ops.einsum("bhgd,bhkd->bhgk", q_glob, kg) * scale + (1.0 - key_mask[:, None, None, :]) * NEG
-    g_out = ops.einsum("bhgk,bhkd->bhgd", ops.softmax(g_rows, axis=-1), vg)
-    onehot = ops.one_hot(idx, length, dtype=out.dtype)  # (G, L): linear in length
-    keep = 1.0 - ops.sum(onehot, axis=0)
-    return out * keep[None, None, :, None] + ops.einsum("bhgd,gl->bhld", g_out, onehot)
+        band_keys = kb.shape[3]
+        out = ops.einsum("bhnqk,bhnkd->bhnqd", weights[..., :band_keys], vb)
+        return out + ops.einsum("bhnqg,bhgd->bhnqd", weights[..., band_keys:], v_glob)
+    return ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vb)
+
+
+def _torch_sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob):
+    """The same in one fused call: the global keys are appended to every block's band of keys."""
+    import torch
+
+    allowed = allowed > 0.5  # (B, 1, n, half, 3 * half)
+    if glob:
+        b, h, n, half = qb.shape[:4]
+        idx = torch.as_tensor(glob, device=kp.device)
+        k_glob, v_glob = kp[:, :, idx], vp[:, :, idx]  # (B, H, G, d)
+        kb = torch.cat([kb, k_glob[:, :, None].expand(b, h, n, len(glob), kp.shape[-1])], dim=3)
+        vb = torch.cat([vb, v_glob[:, :, None].expand(b, h, n, len(glob), vp.shape[-1])], dim=3)
+        m_glob = (mp[:, idx] > 0.5)[:, None, None, None, :].expand(b, 1, n, half, len(glob))
+        allowed = torch.cat([allowed, m_glob], dim=-1)
+    return _torch_sdpa(qb, kb, vb, allowed)

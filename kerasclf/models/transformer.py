@@ -40,7 +40,7 @@ def encode_with(x, mask, inp: InputConfig, options: dict):
         x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_final_norm")(x)
     if cfg.pooling == "cls":
         return TakeFirst(name=f"{name}_pool")(x)
-    return MaskedPool("mean" if cfg.pooling == "avg" else "max", name=f"{name}_pool")(x, mask)
+    return MaskedPool("mean" if cfg.pooling == "avg" else cfg.pooling, name=f"{name}_pool")(x, mask)
 
 
 def encode(x, mask, inp: InputConfig):
