@@ -2,6 +2,7 @@
 
     python bench/imdb.py --config configs/imdb_cnn.yaml
     python bench/imdb.py --config configs/imdb_rnn.yaml --set train.epochs=3
+    python bench/imdb.py --config configs/imdb_cnn.yaml --seeds 1 2 3   # one row per seed, then their mean
 
 Records test accuracy and macro F1, epochs, seconds per epoch, tokenization seconds and peak memory
 (max resident set size of this process), with the date, machine and command.
@@ -35,7 +36,7 @@ def settings(cfg) -> str:
         parts.append(f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}")
     t = cfg.train
     extra = "".join([f", mixup {t.mixup_alpha}" if t.mixup_alpha else "", f", ema {t.ema}" if t.ema else "",
-                     f", validation {cfg.data.validation}"])
+                     f", validation {cfg.data.validation}", f", seed {t.seed}"])
     parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}{extra}")
     return "; ".join(parts).replace("|", "/")
 
@@ -46,9 +47,18 @@ def main():
     p.add_argument("--set", action="append", default=[], dest="overrides")
     p.add_argument("--source", default=str(IMDB))
     p.add_argument("--output-dir", default=str(Path(__file__).parent / "out"))
+    p.add_argument("--seeds", type=int, nargs="+", help="train once per seed (train.seed), a row each")
     args = p.parse_args()
     setup_logging()
-    cfg = kerasclf.load_config(*args.config, overrides=[f"data.source={args.source}", *args.overrides])
+    accuracies = [one_run(args, [f"train.seed={s}"] if s is not None else []) for s in (args.seeds or [None])]
+    if len(accuracies) > 1:
+        mean = sum(accuracies) / len(accuracies)
+        print(f"seeds {args.seeds}: test accuracy mean {100 * mean:.2f}%, min {100 * min(accuracies):.2f}%, "
+              f"max {100 * max(accuracies):.2f}%")
+
+
+def one_run(args, seed_override: list[str]) -> float:
+    cfg = kerasclf.load_config(*args.config, overrides=[f"data.source={args.source}", *args.overrides, *seed_override])
     run_dir = train(cfg, args.output_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -66,6 +76,7 @@ def main():
             "machine", "command"], row)
     print(json.dumps({"run": str(run_dir), "test": {k: m["test"][k] for k in ("accuracy", "f1_macro")},
                       "seconds_per_epoch": m["seconds_per_epoch"]}))
+    return m["test"]["accuracy"]
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class CNNConfig:
     filters: int = 128
     pooling: Literal["max", "max_mean"] = "max"
     dropout: float = 0.5
+    # convolve one-hot word vectors (Johnson & Zhang 2015's seq-CNN) instead of dense embeddings:
+    # each kernel of width k has a vocabulary x (k * filters) table; embedding_dim is then unused
+    one_hot: bool = False
 
 
 @dataclass

@@ -8,6 +8,7 @@ from kerasclf.models.compile import compile_model
 
 ENCODERS = {
     "cnn": "{type: cnn, embedding_dim: 8, kernel_sizes: [2, 3], filters: 4}",
+    "cnn_one_hot": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, embedding_dropout: 0.2}",
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
@@ -83,3 +84,59 @@ def test_two_inputs_concatenate_before_one_head():
     model = build_network(cfg, {"a": 50, "b": 50}, 3)
     assert model.get_layer("fusion_concat").output.shape[-1] == 4 + 6
     assert run(model, a=batch(), b=batch(seed=2)).shape == (6, 3)
+
+
+@pytest.mark.parametrize("path", ["torch", "portable"])
+def test_one_hot_conv_equals_a_conv1d_over_one_hot_vectors(path, monkeypatch):
+    """OneHotConv is Conv1D(padding='same', no bias) on one-hot word vectors, padding id 0 a zero vector."""
+    from kerasclf.models import layers
+
+    if path == "portable":
+        monkeypatch.setattr(layers.keras.backend, "backend", lambda: "portable")
+    elif keras.backend.backend() != "torch":
+        pytest.skip("the embedding_bag path is torch's")
+    vocab, filters, sizes = 11, 5, [1, 2, 3, 4]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, vocab, size=(3, 9))
+    ids[1, 6:] = 0  # a shorter text
+    conv = layers.OneHotConv(vocab, sizes, filters)
+    conv.build(ids.shape)
+    got = keras.ops.convert_to_numpy(conv(ids))
+    one_hot = keras.ops.convert_to_numpy(keras.ops.one_hot(ids, vocab))
+    one_hot[..., 0] = 0  # padding reads as nothing
+    for i, (k, table) in enumerate(zip(sizes, conv.tables)):
+        kernel = keras.ops.convert_to_numpy(table)[:-1].reshape(vocab, k, filters).transpose(1, 0, 2)  # (k, in, out)
+        reference = keras.layers.Conv1D(filters, k, padding="same", use_bias=False)
+        reference.build((None, None, vocab))
+        reference.set_weights([kernel])
+        np.testing.assert_allclose(got[..., i * filters:(i + 1) * filters],
+                                   keras.ops.convert_to_numpy(reference(one_hot)), atol=1e-5)
+
+
+def test_fused_adamw_step_equals_keras_adamw(monkeypatch):
+    """On torch the optimizer runs torch's fused AdamW; it must step like Keras' own AdamW
+    (weight decay, bias correction, per-variable clipping, a variable with its own rate)."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("the fused step is torch's")
+    from kerasclf.models.compile import MultiRateAdamW
+
+    cfg = load_config(overrides=["inputs.0.encoder={type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4}",
+                                 "inputs.0.max_length=12", "head.units=[4]", "train.weight_decay=0.1",
+                                 "train.learning_rate=0.01", "train.clipnorm=0.05"])
+    ids = np.random.default_rng(0).integers(1, 50, size=(8, 12)).astype("int32")
+    y = np.array([0, 1] * 4)
+    weights = []
+    for fused in (True, False):
+        monkeypatch.setattr(MultiRateAdamW, "_fused", lambda self, fused=fused: fused)
+        keras.utils.set_random_seed(1)
+        model = compile_model(build_network(cfg, {"review": 50}, 2), cfg.train, 2, 10)
+        embedding = model.get_layer("review_embedding").trainable_variables
+        model.optimizer.set_rate(embedding, 0.5)
+        for _ in range(4):
+            model.train_on_batch({"review": ids}, y)
+        weights.append([keras.ops.convert_to_numpy(w) for w in model.weights])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    keras.utils.set_random_seed(1)
+    start = build_network(cfg, {"review": 50}, 2).get_weights()
+    assert any(not np.allclose(s, w) for s, w in zip(start, weights[0]))

@@ -4,23 +4,44 @@
 
 Convolutions use 'same' padding on zeroed padding vectors and the pool ignores padding, so the
 features do not depend on how much padding a batch carries.
+
+With `one_hot: true` the convolutions read one-hot word vectors, as in Johnson & Zhang 2015
+("Effective use of word order for text categorization with convolutional neural networks", the
+seq-CNN): a kernel of width k then has a full vocabulary x k x filters weight instead of the low-rank
+embedding x kernel product, so each n-gram detector can weigh every word at every offset. A
+convolution over one-hot vectors is a sum of k lookups, which is how `OneHotConv` computes it.
+Its output (before bias and ReLU) is linear in the one-hot inputs, so it is what mixup mixes.
+`embedding_dropout` then drops whole words.
 """
 from __future__ import annotations
 
 import keras
 
 from kerasclf.config import InputConfig
-from kerasclf.models.embedding import embed
-from kerasclf.models.layers import ApplyMask, MaskedPool
+from kerasclf.models.embedding import embed as embed_dense
+from kerasclf.models.layers import ApplyMask, BiasActivation, MaskedPool, OneHotConv, PaddingMask, SliceChannels
 
 __all__ = ["embed", "encode"]
+
+
+def embed(ids, inp: InputConfig, vocab_size: int):
+    cfg, name = inp.encoder, inp.name
+    if not cfg.one_hot:
+        return embed_dense(ids, inp, vocab_size)
+    mask = PaddingMask(name=f"{name}_mask")(ids)
+    x = OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(ids)
+    return ApplyMask(name=f"{name}_embedding_masked")(x, mask), mask
 
 
 def encode(x, mask, inp: InputConfig):
     cfg, name = inp.encoder, inp.name
     pooled = []
-    for k in cfg.kernel_sizes:
-        h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)
+    for i, k in enumerate(cfg.kernel_sizes):
+        if cfg.one_hot:  # x holds the convolutions already (without bias)
+            h = x if len(cfg.kernel_sizes) == 1 else SliceChannels(i * cfg.filters, cfg.filters, name=f"{name}_part{k}")(x)
+            h = BiasActivation("relu", name=f"{name}_conv{k}")(h)
+        else:
+            h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)
         # windows reach into the padding: zero the features there; ReLU features are >= 0, so the
         # pool can then take a plain max and sum over the whole length
         h = ApplyMask(name=f"{name}_conv{k}_masked")(h, mask)

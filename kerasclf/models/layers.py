@@ -86,3 +86,103 @@ class BoolMask(keras.layers.Layer):
 
     def compute_output_spec(self, padding_mask):
         return keras.KerasTensor(padding_mask.shape, dtype="bool")
+
+
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class OneHotConv(keras.layers.Layer):
+    """'same'-padded Conv1Ds over one-hot word vectors (Johnson & Zhang 2015), without their bias.
+
+    Token ids (batch, length) -> (batch, length, len(kernel_sizes) * filters): for each width k,
+    out[t] = sum_j W_k[j][ids[t + j - (k - 1) // 2]], where padding (id 0) and positions beyond the
+    text read as zero vectors. A convolution over one-hot vectors is a sum of lookups: the ids are
+    shifted (not float rows), so the backward pass is one embedding gradient per width. On torch the
+    lookups and the sum are one `embedding_bag` call (no (batch, length, k, filters) tensor);
+    elsewhere `take` then `sum`. The output is linear in the one-hot inputs, so mixup on it mixes
+    them. `word_dropout` drops whole words while training.
+    """
+
+    def __init__(self, vocab_size: int, kernel_sizes, filters: int, word_dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.kernel_sizes, self.filters = vocab_size, list(kernel_sizes), filters
+        self.word_dropout = word_dropout
+        self.seed = keras.random.SeedGenerator() if word_dropout else None
+
+    def build(self, input_shape):
+        # W_k as (vocab * k + 1, filters): row v * k + j holds offset j's weights for word v; the last
+        # row stands for padding and is never read (masked, or skipped as embedding_bag's padding_idx)
+        self.tables = [self.add_weight(shape=(self.vocab_size * k + 1, self.filters), initializer="uniform",
+                                       name=f"kernel{k}") for k in self.kernel_sizes]
+
+    def call(self, ids, training=None):
+        ids = ops.cast(ids, "int32")
+        if training and self.word_dropout:
+            keep = keras.random.uniform(ops.shape(ids), seed=self.seed) >= self.word_dropout
+            ids = ids * ops.cast(keep, "int32")
+        parts = []
+        for k, table in zip(self.kernel_sizes, self.tables):
+            left = (k - 1) // 2
+            padded = ops.pad(ids, [(0, 0), (left, k - 1 - left)])
+            shifted = ops.stack([padded[:, j:(j - (k - 1)) or None] for j in range(k)], axis=-1)  # (B, L, k)
+            real = shifted > 0
+            pad_row = self.vocab_size * k
+            index = ops.where(real, shifted * k + ops.arange(k, dtype="int32"), pad_row)
+            parts.append(_lookup_sum(table, index, real, pad_row))
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:2], len(self.kernel_sizes) * self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "kernel_sizes": self.kernel_sizes,
+                "filters": self.filters, "word_dropout": self.word_dropout}
+
+
+def _lookup_sum(table, index, real, pad_row: int):
+    """sum over the last axis of table[index] ((B, L, k) -> (B, L, filters)), skipping padding."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        b, length, k = index.shape
+        out = torch.nn.functional.embedding_bag(index.reshape(-1, k), table, mode="sum", padding_idx=pad_row)
+        return out.reshape(b, length, -1)
+    rows = ops.take(table, index, axis=0) * ops.expand_dims(ops.cast(real, table.dtype), -1)
+    return ops.sum(rows, axis=2)
+
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class BiasActivation(keras.layers.Layer):
+    """x + bias, then an activation (the rest of a convolution whose sum was computed elsewhere)."""
+
+    def __init__(self, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, x):
+        return self.activation(x + self.bias)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": keras.activations.serialize(self.activation)}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class SliceChannels(keras.layers.Layer):
+    """x[..., start:start + size]."""
+
+    def __init__(self, start: int, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.size = start, size
+
+    def call(self, x):
+        return x[..., self.start:self.start + self.size]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "size": self.size}
