@@ -45,7 +45,10 @@ def append(section: str, columns: list[str], row: list) -> None:
         nxt = text.find("\n## ", start + len(head))
         end = len(text) if nxt < 0 else nxt
         block = text[start:end].rstrip("\n").split("\n")
-        last_row = max(i for i, b in enumerate(block) if b.startswith("|"))  # after the table, before its notes
-        block.insert(last_row + 1, line)
+        # the end of the section's first table: rows go there, before any notes under it
+        row = next(i for i, b in enumerate(block) if b.startswith("|"))
+        while row < len(block) and block[row].startswith("|"):
+            row += 1
+        block.insert(row, line)
         text = text[:start] + "\n".join(block) + "\n" + ("\n" + text[end:].lstrip("\n") if nxt >= 0 else "")
     RESULTS.write_text(text)

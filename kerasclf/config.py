@@ -79,6 +79,7 @@ class TransformerConfig:
     type: Literal["transformer"] = "transformer"
     embedding_dim: int = 128
     embedding_dropout: float = 0.1
+    word_dropout: float = 0.0  # while training, replace this share of the words with [UNK]
     positions: Literal["learned", "sinusoidal"] = "learned"
     layers: int = 2
     heads: int = 4
@@ -395,6 +396,11 @@ def _check(cfg: Config) -> None:
             if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length - 2:
                 raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
                                 f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}")
+        if getattr(inp.encoder, "word_dropout", 0) and getattr(inp.encoder, "init_from", None) is not None:
+            raise UserError(f"{where}.encoder.word_dropout: not available with init_from (a checkpoint's vocabulary); "
+                            f"expected 0, got {inp.encoder.word_dropout}")
+        if not 0 <= getattr(inp.encoder, "word_dropout", 0) < 1:
+            raise UserError(f"{where}.encoder.word_dropout: expected a share in [0, 1), got {inp.encoder.word_dropout}")
         if inp.tokenizer.max_tokens < 3:
             raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
         enc = inp.encoder

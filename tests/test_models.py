@@ -14,6 +14,7 @@ ENCODERS = {
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
     "rnn_2layers_mean": "{type: rnn, cell: rnn, embedding_dim: 8, units: 4, layers: 2, bidirectional: false, pooling: mean}",
     "transformer_avg": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, layers: 2, dropout: 0.0}",
+    "transformer_word_dropout_max_mean": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, word_dropout: 0.2, pooling: max_mean}",
     "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
     "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
     "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
@@ -140,3 +141,16 @@ def test_fused_adamw_step_equals_keras_adamw(monkeypatch):
     keras.utils.set_random_seed(1)
     start = build_network(cfg, {"review": 50}, 2).get_weights()
     assert any(not np.allclose(s, w) for s, w in zip(start, weights[0]))
+
+
+def test_word_dropout_replaces_words_with_unk_only_while_training():
+    from kerasclf.models.layers import WordDropout
+
+    ids = np.tile(np.arange(2, 402), (8, 1)).astype("int32")
+    ids[:, 300:] = 0
+    layer = WordDropout(0.25)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(ids)), ids)
+    out = keras.ops.convert_to_numpy(layer(ids, training=True))
+    dropped = out != ids
+    assert (out[dropped] == 1).all() and not dropped[:, 300:].any()
+    assert 0.2 < dropped[:, :300].mean() < 0.3

@@ -186,3 +186,27 @@ class SliceChannels(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "start": self.start, "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class WordDropout(keras.layers.Layer):
+    """Token ids -> the same ids with a share `rate` of the words replaced by [UNK] (id 1) while
+    training (word dropout, Bowman et al. 2016): the model cannot lean on any single word, such as
+    a film's title. Padding (id 0) is left alone."""
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed = keras.random.SeedGenerator()
+
+    def call(self, ids, training=None):
+        if not training or not self.rate:
+            return ids
+        drop = (keras.random.uniform(ops.shape(ids), seed=self.seed) < self.rate) & ops.not_equal(ids, 0)
+        return ops.where(drop, ops.ones_like(ids), ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}

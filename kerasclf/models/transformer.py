@@ -12,12 +12,14 @@ import keras
 
 from kerasclf.config import InputConfig
 from kerasclf.models.blocks import PositionEmbedding, PrependCLS, TakeFirst, TransformerBlock
-from kerasclf.models.layers import ApplyMask, MaskedPool, PaddingMask
+from kerasclf.models.layers import ApplyMask, MaskedPool, PaddingMask, WordDropout
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
     cfg, name = inp.encoder, inp.name
     mask = PaddingMask(name=f"{name}_mask")(ids)
+    if cfg.word_dropout:
+        ids = WordDropout(cfg.word_dropout, name=f"{name}_word_dropout")(ids)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
     x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
     if cfg.embedding_dropout:
