@@ -61,7 +61,7 @@ def one_run(args, seed_override: list[str]) -> float:
     cfg = kerasclf.load_config(*args.config, overrides=[f"data.source={args.source}", *args.overrides, *seed_override])
     run_dir = train(cfg, args.output_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # with --seeds: the peak of all runs so far
     row = [date.today().isoformat(), cfg.name, settings(cfg), f"{100 * m['test']['accuracy']:.2f}%", f"{m['test']['f1_macro']:.4f}",
            f"{m['epochs_run']} (best {m['best_epoch']})", f"{m['seconds_per_epoch']:.1f}",
            f"{m['tokenize_seconds']:.1f}", f"{peak_gib:.2f}", machine(), f"`{command()}`"]

@@ -46,7 +46,10 @@ def append(section: str, columns: list[str], row: list) -> None:
         end = len(text) if nxt < 0 else nxt
         block = text[start:end].rstrip("\n").split("\n")
         # the end of the section's first table: rows go there, before any notes under it
-        row = next(i for i, b in enumerate(block) if b.startswith("|"))
+        row = next((i for i, b in enumerate(block) if b.startswith("|")), None)
+        if row is None:  # a section without a table yet: start one
+            block += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            row = len(block)
         while row < len(block) and block[row].startswith("|"):
             row += 1
         block.insert(row, line)

@@ -55,7 +55,8 @@ class CNNConfig:
     pooling: Literal["max", "max_mean"] = "max"
     dropout: float = 0.5
     # convolve one-hot word vectors (Johnson & Zhang 2015's seq-CNN) instead of dense embeddings:
-    # each kernel of width k has a vocabulary x (k * filters) table; embedding_dim is then unused
+    # each kernel of width k has a vocabulary x (k * filters) table; embedding_dim is then unused and
+    # embedding_dropout drops whole words (they read as padding) instead of embedding channels
     one_hot: bool = False
 
 
@@ -386,7 +387,7 @@ def _check(cfg: Config) -> None:
         if inp.columns is not None and (len(inp.columns) != 2 or not pretrained):
             raise UserError(f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
                             f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}")
-        if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length:
+        if inp.tokenizer.truncation == "head_tail" and not pretrained and not 0 <= inp.tokenizer.head_tokens <= inp.max_length:
             raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length} (max_length), "
                             f"got {inp.tokenizer.head_tokens}")
         if pretrained:
@@ -399,8 +400,10 @@ def _check(cfg: Config) -> None:
         if getattr(inp.encoder, "word_dropout", 0) and getattr(inp.encoder, "init_from", None) is not None:
             raise UserError(f"{where}.encoder.word_dropout: not available with init_from (a checkpoint's vocabulary); "
                             f"expected 0, got {inp.encoder.word_dropout}")
-        if not 0 <= getattr(inp.encoder, "word_dropout", 0) < 1:
-            raise UserError(f"{where}.encoder.word_dropout: expected a share in [0, 1), got {inp.encoder.word_dropout}")
+        for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
+            rate = getattr(inp.encoder, key, 0) or 0
+            if not 0 <= rate < 1:
+                raise UserError(f"{where}.encoder.{key}: expected a share in [0, 1), got {rate}")
         if inp.tokenizer.max_tokens < 3:
             raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
         enc = inp.encoder

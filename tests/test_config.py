@@ -77,6 +77,8 @@ def test_duplicate_input_names_and_bad_max_length(tmp_path):
         load_config(a, a)
     with pytest.raises(UserError, match=r"inputs\.0\.max_length: expected an integer >= 1, got 0"):
         load_config(overrides=["inputs.0.max_length=0"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.embedding_dropout: expected a share in \[0, 1\), got 1\.5"):
+        load_config(overrides=["inputs.0.encoder.embedding_dropout=1.5"])
     with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.head_tokens: expected 0\.\.64 \(max_length\), got 65"):
         load_config(overrides=["inputs.0.max_length=64", "inputs.0.tokenizer.truncation=head_tail",
                                "inputs.0.tokenizer.head_tokens=65"])

@@ -226,10 +226,10 @@ def test_pretrained_path_keeps_tensorflow_out(tiny_bert):
 
 
 # ---------------------------------------------------------------- Longformer-style from BERT
-def _longformer_from(tiny_bert, max_length, window):
+def _longformer_from(tiny_bert, max_length, window, pooling="cls"):
     from kerasclf.data.load import fit_tokenizer
 
-    enc = f"{{type: longformer, init_from: {tiny_bert}, attention_window: {window}, pooling: cls}}"
+    enc = f"{{type: longformer, init_from: {tiny_bert}, attention_window: {window}, pooling: {pooling}}}"
     cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", f"inputs.0.max_length={max_length}"])
     tok = fit_tokenizer(cfg.inputs[0], None)
     return cfg, tok, build_network(cfg, {"review": tok.vocab_size}, 2)
@@ -266,6 +266,12 @@ def test_longformer_from_bert_repeats_the_learned_positions(tiny_bert):
     original = keras.ops.convert_to_numpy(hub.get_layer("position_embedding").position_embeddings)
     segment0 = keras.ops.convert_to_numpy(hub.get_layer("segment_embedding").embeddings)[0]
     np.testing.assert_allclose(table[:128], original + segment0, atol=1e-6)
+
+
+def test_longformer_from_bert_pools_as_configured(tiny_bert):
+    _, _, model = _longformer_from(tiny_bert, 64, 32, pooling="max_mean")
+    hidden = model.get_layer("review_block1").output.shape[-1]
+    assert model.get_layer("review_pool").output.shape[-1] == 2 * hidden  # max and mean side by side
 
 
 def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):

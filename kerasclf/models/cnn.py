@@ -11,7 +11,8 @@ seq-CNN): a kernel of width k then has a full vocabulary x k x filters weight in
 embedding x kernel product, so each n-gram detector can weigh every word at every offset. A
 convolution over one-hot vectors is a sum of k lookups, which is how `OneHotConv` computes it.
 Its output (before bias and ReLU) is linear in the one-hot inputs, so it is what mixup mixes.
-`embedding_dropout` then drops whole words.
+`embedding_dropout` then drops whole words while training: a dropped word reads as padding (a zero
+vector) in every window, with no rescaling (the word dropout of Iyyer et al. 2015).
 """
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def embed(ids, inp: InputConfig, vocab_size: int):
     if not cfg.one_hot:
         return embed_dense(ids, inp, vocab_size)
     mask = PaddingMask(name=f"{name}_mask")(ids)
-    x = OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(ids)
-    return ApplyMask(name=f"{name}_embedding_masked")(x, mask), mask
+    # not zeroed at padding: there the sums still hold the last words' rows, as a Conv1D over one-hot
+    # vectors gives, so that mixup of these sums is mixup of one-hot inputs; `encode` masks after ReLU
+    return OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(ids), mask
 
 
 def encode(x, mask, inp: InputConfig):

@@ -73,11 +73,15 @@ class MultiRateAdamW(keras.optimizers.AdamW):
             return False
         import torch
 
-        return hasattr(torch, "_fused_adamw_")
+        # Keras' torch backend trains on CUDA when present, else on MPS when present, else on the CPU;
+        # torch's fused AdamW has CPU and CUDA kernels
+        on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
+        return hasattr(torch, "_fused_adamw_") and not on_mps
 
     def _clip_gradients(self, grads):
         """Per-variable clipping as Keras does it (g * clipnorm / max(|g|, clipnorm)), in two passes
-        over each gradient (a norm, an in-place scale) on torch instead of Keras' five."""
+        over each gradient (a norm, an in-place scale) on torch instead of Keras' five. The gradients
+        passed in are scaled in place (Keras' trainer zeroes them before the next step anyway)."""
         if not (self.clipnorm and self._fused()):
             return super()._clip_gradients(grads)
         import torch

@@ -63,7 +63,7 @@ def encode(x, mask, inp: InputConfig):
         copy_bert_layer(block, hub.get_layer(f"transformer_layer_{i}"), hub.hidden_dim)
     if cfg.pooling == "cls":  # the checkpoint's own [CLS], at position 0
         return TakeFirst(name=f"{name}_pool")(x)
-    return MaskedPool("mean" if cfg.pooling == "avg" else "max", name=f"{name}_pool")(x, mask)
+    return MaskedPool("mean" if cfg.pooling == "avg" else cfg.pooling, name=f"{name}_pool")(x, mask)
 
 
 def _hub(inp: InputConfig):
