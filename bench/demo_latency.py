@@ -112,7 +112,7 @@ def main():
            f"{statistics.median(by_client):.1f}",
            f"{throughput:.1f} ({args.clients} clients, queue concurrency {args.concurrency})",
            machine(), f"`{command()}`"]
-    append("Demo API latency through gradio_client on 127.0.0.1 (issue 6)",
+    append("Demo API latency on 127.0.0.1 (issue 6)",
            ["date", "run", "max_length", "p50 ms (HTTP)", "p95 ms (HTTP)", "p50 ms with attributions",
             "p95 ms with attributions", "p50 ms via gradio_client", "requests/s", "machine", "command"], row)
     print(row)
