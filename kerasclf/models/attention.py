@@ -1,4 +1,4 @@
-"""Self-attention in three shapes, in keras.ops only (torch, jax and tensorflow backends).
+"""Self-attention in three shapes, in keras.ops (torch, jax and tensorflow backends), with a torch fast path.
 
 All functions take q, k, v of shape (batch, heads, length, head_dim) and a key mask (batch, length)
 with 1.0 at real tokens, and return (batch, heads, length, head_dim).
