@@ -60,6 +60,7 @@ class MultiRateAdamW(keras.optimizers.AdamW):
         super().__init__(*args, **kwargs)
         self._multipliers: dict[int, float] = {}
         self._fused_steps = {}
+        self._fused_ok = None
 
     def set_rate(self, variables, multiplier: float) -> None:
         for v in variables:
@@ -69,14 +70,11 @@ class MultiRateAdamW(keras.optimizers.AdamW):
         return self._multipliers.get(id(variable), 1.0)
 
     def _fused(self) -> bool:
-        if keras.backend.backend() != "torch" or self.amsgrad:
-            return False
-        import torch
-
-        # Keras' torch backend trains on CUDA when present, else on MPS when present, else on the CPU;
-        # torch's fused AdamW has CPU and CUDA kernels
-        on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
-        return hasattr(torch, "_fused_adamw_") and not on_mps
+        """Whether this optimizer steps through torch's fused kernel (decided once: it is asked three
+        times a step, by clipping, weight decay and the update)."""
+        if self._fused_ok is None:
+            self._fused_ok = keras.backend.backend() == "torch" and not self.amsgrad and _torch_fused_adamw()
+        return self._fused_ok
 
     def _clip_gradients(self, grads):
         """Per-variable clipping as Keras does it (g * clipnorm / max(|g|, clipnorm)), in two passes
@@ -133,6 +131,15 @@ class MultiRateAdamW(keras.optimizers.AdamW):
                                     lr=lr * multiplier, beta1=float(self.beta_1), beta2=float(self.beta_2),
                                     weight_decay=float(decay), eps=eps, maximize=False,
                                     grad_scale=None, found_inf=None)
+
+
+def _torch_fused_adamw() -> bool:
+    import torch
+
+    # Keras' torch backend trains on CUDA when present, else on MPS when present, else on the CPU;
+    # torch's fused AdamW has CPU and CUDA kernels
+    on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
+    return hasattr(torch, "_fused_adamw_") and not on_mps
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int):

@@ -88,8 +88,6 @@ class BoolMask(keras.layers.Layer):
         return keras.KerasTensor(padding_mask.shape, dtype="bool")
 
 
-
-
 @keras.saving.register_keras_serializable(package="kerasclf")
 class OneHotConv(keras.layers.Layer):
     """'same'-padded Conv1Ds over one-hot word vectors (Johnson & Zhang 2015), without their bias.
