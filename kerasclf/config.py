@@ -73,6 +73,9 @@ class RNNConfig:
     dropout: float = 0.3
 
 
+BIGRAM_MAX_VOCAB = 46340  # bigram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
+
+
 @dataclass
 class TransformerConfig:
     """Full self-attention (Vaswani et al. 2017): every token attends to every token."""
@@ -81,6 +84,8 @@ class TransformerConfig:
     embedding_dim: int = 128
     embedding_dropout: float = 0.1
     word_dropout: float = 0.0  # while training, replace this share of the words with [UNK]
+    # > 0: add a vector for each pair of neighbouring words, hashed into this many rows (fastText's bigrams)
+    bigram_buckets: int = 0
     positions: Literal["learned", "sinusoidal"] = "learned"
     layers: int = 2
     heads: int = 4
@@ -397,9 +402,15 @@ def _check(cfg: Config) -> None:
             if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length - 2:
                 raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
                                 f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}")
-        if getattr(inp.encoder, "word_dropout", 0) and getattr(inp.encoder, "init_from", None) is not None:
-            raise UserError(f"{where}.encoder.word_dropout: not available with init_from (a checkpoint's vocabulary); "
-                            f"expected 0, got {inp.encoder.word_dropout}")
+        for key in ("word_dropout", "bigram_buckets"):
+            if getattr(inp.encoder, key, 0) and getattr(inp.encoder, "init_from", None) is not None:
+                raise UserError(f"{where}.encoder.{key}: not available with init_from (a checkpoint's vocabulary "
+                                f"and embeddings); expected 0, got {getattr(inp.encoder, key)}")
+        buckets = getattr(inp.encoder, "bigram_buckets", 0)
+        if buckets and not (2 <= buckets and inp.tokenizer.max_tokens <= BIGRAM_MAX_VOCAB):
+            raise UserError(f"{where}.encoder.bigram_buckets: expected 0 (off) or at least 2 rows, with "
+                            f"tokenizer.max_tokens at most {BIGRAM_MAX_VOCAB} (word pairs are hashed in int32); "
+                            f"got {buckets} rows and max_tokens {inp.tokenizer.max_tokens}")
         for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
             rate = getattr(inp.encoder, key, 0) or 0
             if not 0 <= rate < 1:

@@ -17,6 +17,8 @@ ENCODERS = {
     "transformer_word_dropout_max_mean": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, word_dropout: 0.2, pooling: max_mean}",
     "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
     "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
+    "transformer_bigrams": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, bigram_buckets: 31, word_dropout: 0.1}",
+    "local_transformer_bigrams": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, bigram_buckets: 64}",
     "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
     "longformer_max_mean": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}",
     "longformer_cls_two_global": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, global_tokens: [0, 3]}",
@@ -69,7 +71,8 @@ def test_padding_does_not_change_outputs(name):
     np.testing.assert_allclose(alone[0], a[3], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm_bi_max", "transformer_cls_post_sin", "local_transformer", "longformer_cls_two_global"])
+@pytest.mark.parametrize("name", ["cnn", "lstm_bi_max", "transformer_cls_post_sin", "local_transformer", "longformer_cls_two_global",
+                                  "local_transformer_bigrams"])
 def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
     _, model = make(ENCODERS[name])
     ids = batch()
@@ -154,3 +157,28 @@ def test_word_dropout_replaces_words_with_unk_only_while_training():
     dropped = out != ids
     assert (out[dropped] == 1).all() and not dropped[:, 300:].any()
     assert 0.2 < dropped[:, :300].mean() < 0.3
+
+
+def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
+    from kerasclf.models.layers import BigramEmbedding
+
+    ids = batch(n=5, length=9)
+    layer = BigramEmbedding(50, 40, 3)  # 37 rows: the largest prime <= 40
+    out = keras.ops.convert_to_numpy(layer(ids))
+    table = keras.ops.convert_to_numpy(layer.table)
+    assert table.shape == (37, 3)
+    for b in range(len(ids)):
+        for t in range(ids.shape[1]):
+            prev, word = (ids[b, t - 1] if t else 0), ids[b, t]
+            want = table[(prev * 50 + word) % 37] if prev and word else np.zeros(3)
+            np.testing.assert_allclose(out[b, t], want)
+    # the same pair gets the same row anywhere; other pairs mostly other rows
+    assert len({tuple(r) for r in out[ids > 0].round(6)}) > 20
+
+
+def test_bigram_buckets_are_validated_against_the_vocabulary():
+    from kerasclf.errors import UserError
+
+    with pytest.raises(UserError, match=r"bigram_buckets.*max_tokens at most 46340"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 1000}",
+                               "inputs.0.tokenizer.max_tokens=50000"])

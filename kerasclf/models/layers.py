@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasclf.config import BIGRAM_MAX_VOCAB
+
 
 @keras.saving.register_keras_serializable(package="kerasclf")
 class PaddingMask(keras.layers.Layer):
@@ -208,3 +210,49 @@ class WordDropout(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class BigramEmbedding(keras.layers.Layer):
+    """Token ids (batch, length) -> (batch, length, dim): a vector for each word together with the word
+    before it, the pair hashed into `buckets` rows (fastText's bigrams, Joulin et al. 2017, hashed as
+    Weinberger et al. 2009 do). Added to the token vectors, it lets a small model read two-word phrases
+    ("not good", "well worth") from its first layer, as N-Grammer (Roy et al. 2022) adds n-gram vectors
+    to a transformer's. Zero at the first word and at padding, so right-padding changes nothing.
+
+    The pair id `previous * vocab_size + word` is exact in int32 up to BIGRAM_MAX_VOCAB words; it is taken
+    modulo the largest prime at most `buckets`, which spreads pairs of frequent (low-id) words apart.
+    """
+
+    def __init__(self, vocab_size: int, buckets: int, output_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if vocab_size > BIGRAM_MAX_VOCAB:
+            raise ValueError(f"BigramEmbedding hashes word pairs in int32: at most {BIGRAM_MAX_VOCAB} words, "
+                             f"got {vocab_size}")
+        self.vocab_size, self.buckets, self.output_dim = int(vocab_size), int(buckets), int(output_dim)
+        self.prime = _largest_prime_at_most(self.buckets)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(self.prime, self.output_dim), initializer="uniform", name="table")
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")
+        previous = ops.pad(ids, [(0, 0), (1, 0)])[:, :-1]
+        real = ops.logical_and(previous > 0, ids > 0)
+        index = ops.mod(previous * self.vocab_size + ids, self.prime)
+        rows = ops.take(self.table, index, axis=0)
+        return rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
+                "output_dim": self.output_dim}
+
+
+def _largest_prime_at_most(n: int) -> int:
+    for p in range(max(int(n), 2), 1, -1):
+        if all(p % d for d in range(2, int(p ** 0.5) + 1)):
+            return p
+    return 2
