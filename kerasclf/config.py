@@ -87,7 +87,7 @@ class TransformerConfig:
     # > 0: add a vector for each pair of neighbouring words, hashed into this many rows (fastText's bigrams)
     bigram_buckets: int = 0
     positions: Literal["learned", "sinusoidal"] = "learned"
-    layers: int = 2
+    layers: int = 2  # 0: no attention blocks, the pooled embeddings alone (an ablation, fastText's model)
     heads: int = 4
     ff_dim: int = 256
     dropout: float = 0.1
@@ -419,8 +419,13 @@ def _check(cfg: Config) -> None:
             raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
         enc = inp.encoder
         for key in ("embedding_dim", "filters", "units", "layers"):
-            if hasattr(enc, key) and getattr(enc, key) < 1:
-                raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
+            # a transformer with no blocks is its own ablation: its pooled embeddings alone (fastText's model)
+            least = 0 if key == "layers" and isinstance(enc, TransformerConfig) else 1
+            if hasattr(enc, key) and getattr(enc, key) < least:
+                raise UserError(f"{where}.encoder.{key}: expected an integer >= {least}, got {getattr(enc, key)}")
+        if isinstance(enc, TransformerConfig) and enc.layers == 0 and enc.pooling == "cls":
+            raise UserError(f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
+                            "at least 1 with pooling cls, or pooling avg, max or max_mean")
         if isinstance(enc, CNNConfig) and (not enc.kernel_sizes or min(enc.kernel_sizes) < 1):
             raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
         if isinstance(enc, TransformerConfig):

@@ -120,3 +120,11 @@ def test_shipped_single_input_configs_merge_into_one_model():
                if len(load_config(p).inputs) == 1]  # imdb_combined.yaml is itself such a merge
     cfg = load_config(*configs)
     assert len(cfg.inputs) == len(configs)
+
+
+def test_transformer_layers_zero_is_the_pooled_embeddings_except_with_cls():
+    assert load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0}"]).inputs[0].encoder.layers == 0
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: 0 blocks never let \[CLS\] read the text"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, pooling: cls}"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: expected an integer >= 1, got 0"):
+        load_config(overrides=["inputs.0.encoder={type: rnn, layers: 0}"])

@@ -18,6 +18,7 @@ ENCODERS = {
     "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
     "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
     "transformer_bigrams": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, bigram_buckets: 31, word_dropout: 0.1}",
+    "transformer_no_blocks_bigrams": "{type: transformer, embedding_dim: 8, layers: 0, bigram_buckets: 16, pooling: max_mean}",
     "local_transformer_bigrams": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, bigram_buckets: 64}",
     "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
     "longformer_max_mean": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}",
