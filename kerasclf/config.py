@@ -87,7 +87,7 @@ class TransformerConfig:
     # > 0: add a vector for each pair of neighbouring words, hashed into this many rows (fastText's bigrams)
     bigram_buckets: int = 0
     positions: Literal["learned", "sinusoidal"] = "learned"
-    layers: int = 2  # 0: no attention blocks, the pooled embeddings alone (an ablation, fastText's model)
+    layers: int = 2  # 0: no attention blocks, the embeddings alone pooled (an ablation, as fastText)
     heads: int = 4
     ff_dim: int = 256
     dropout: float = 0.1
@@ -407,10 +407,12 @@ def _check(cfg: Config) -> None:
                 raise UserError(f"{where}.encoder.{key}: not available with init_from (a checkpoint's vocabulary "
                                 f"and embeddings); expected 0, got {getattr(inp.encoder, key)}")
         buckets = getattr(inp.encoder, "bigram_buckets", 0)
-        if buckets and not (2 <= buckets and inp.tokenizer.max_tokens <= BIGRAM_MAX_VOCAB):
-            raise UserError(f"{where}.encoder.bigram_buckets: expected 0 (off) or at least 2 rows, with "
-                            f"tokenizer.max_tokens at most {BIGRAM_MAX_VOCAB} (word pairs are hashed in int32); "
-                            f"got {buckets} rows and max_tokens {inp.tokenizer.max_tokens}")
+        if buckets and inp.tokenizer.max_tokens > BIGRAM_MAX_VOCAB:
+            raise UserError(f"{where}.tokenizer.max_tokens: with bigram_buckets (word pairs hashed in int32), "
+                            f"expected at most {BIGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}")
+        if buckets and not 2 <= buckets <= inp.tokenizer.max_tokens ** 2:
+            raise UserError(f"{where}.encoder.bigram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens ** 2} "
+                            f"rows (max_tokens squared: more rows are never read), got {buckets}")
         for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
             rate = getattr(inp.encoder, key, 0) or 0
             if not 0 <= rate < 1:
@@ -419,20 +421,24 @@ def _check(cfg: Config) -> None:
             raise UserError(f"{where}.tokenizer.max_tokens: expected at least 3, got {inp.tokenizer.max_tokens}")
         enc = inp.encoder
         for key in ("embedding_dim", "filters", "units", "layers"):
-            # a transformer with no blocks is its own ablation: its pooled embeddings alone (fastText's model)
+            # a transformer with no blocks is its own ablation: its embeddings alone, pooled (as fastText)
             least = 0 if key == "layers" and isinstance(enc, TransformerConfig) else 1
             if hasattr(enc, key) and getattr(enc, key) < least:
                 raise UserError(f"{where}.encoder.{key}: expected an integer >= {least}, got {getattr(enc, key)}")
-        if isinstance(enc, TransformerConfig) and enc.layers == 0 and enc.pooling == "cls":
-            raise UserError(f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
-                            "at least 1 with pooling cls, or pooling avg, max or max_mean")
+        if isinstance(enc, TransformerConfig) and enc.layers == 0:
+            if getattr(enc, "init_from", None) is not None:
+                raise UserError(f"{where}.encoder.layers: with init_from the blocks come from the checkpoint; "
+                                f"expected the default, got 0")
+            if enc.pooling == "cls":
+                raise UserError(f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
+                                "at least 1 with pooling cls, or pooling avg, max or max_mean")
         if isinstance(enc, CNNConfig) and (not enc.kernel_sizes or min(enc.kernel_sizes) < 1):
             raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
         if isinstance(enc, TransformerConfig):
             for key in ("heads", "ff_dim"):
                 if getattr(enc, key) < 1:
                     raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
-            if enc.embedding_dim % enc.heads:
+            if enc.layers and enc.embedding_dim % enc.heads:
                 raise UserError(f"{where}.encoder.heads: embedding_dim {enc.embedding_dim} must be a multiple of "
                                 f"heads, got {enc.heads}")
         if isinstance(enc, LocalTransformerConfig) and (enc.window_size < 2 or (enc.overlap and enc.window_size % 2)):

@@ -128,3 +128,7 @@ def test_transformer_layers_zero_is_the_pooled_embeddings_except_with_cls():
         load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, pooling: cls}"])
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: expected an integer >= 1, got 0"):
         load_config(overrides=["inputs.0.encoder={type: rnn, layers: 0}"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: with init_from the blocks come from the checkpoint"):
+        load_config(overrides=["inputs.0.encoder={type: longformer, layers: 0, init_from: /some/bert}"])
+    # no blocks, no heads: the embedding size need not divide by them
+    assert load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, embedding_dim: 10}"])

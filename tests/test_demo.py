@@ -4,9 +4,12 @@ import shutil
 import socket
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 import kerasclf
+from kerasclf.data.batching import trim
 from conftest import FIXTURES, run_cli
 
 POSITIVE = ("A wonderful, moving film. The acting is brilliant, the story is beautiful and the ending is "
@@ -113,17 +116,30 @@ def test_the_readme_api_example_runs_against_a_live_server(server):
     assert one["label"] in ("neg", "pos") and len(batch) == 2
 
 
-@pytest.mark.parametrize("kind", ["cnn", "pretrained"])
+@pytest.mark.parametrize("kind", ["cnn", "pretrained", "transformer_bigrams"])
 def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_bert, tmp_path):
     if kind == "cnn":
         run = kerasclf.load_run(sample_run)
     else:
         from kerasclf.train import train
 
-        enc = f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}"
+        enc = (f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}" if kind == "pretrained" else
+               "{type: transformer, embedding_dim: 16, heads: 2, ff_dim: 16, bigram_buckets: 1000}")
         run = kerasclf.load_run(train(kerasclf.load_config(overrides=[
             f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]), tmp_path))
+    import torch
+
     from kerasclf import attributions
+
+    # the baseline is the same for any two texts of one length: every word-dependent vector is scaled
+    # (a text's bigram vectors too), only positions and segments stay
+    x = trim(run.encode(["the film was good .", "the film was bad ."]))
+    real = (x["review"] != 0).sum(axis=1)
+    assert real[0] == real[1] and (x["review"][0] != x["review"][1]).any()  # same length, other words
+    layers = {"review": attributions.embedding_layer(run.model, "review")}
+    with attributions._scaled_embeddings(layers, torch.zeros(2)):
+        base = keras.ops.convert_to_numpy(run.model(x, training=False))
+    np.testing.assert_allclose(base[0], base[1], atol=1e-5)
 
     scores = attributions.integrated_gradients(run, POSITIVE, target=1, steps=64, specials=True)
     total = sum(s for pairs in scores.values() for _, s in pairs)

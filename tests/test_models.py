@@ -180,6 +180,9 @@ def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
 def test_bigram_buckets_are_validated_against_the_vocabulary():
     from kerasclf.errors import UserError
 
-    with pytest.raises(UserError, match=r"bigram_buckets.*max_tokens at most 46340"):
+    with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with bigram_buckets .* at most 46340, got 50000"):
         load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 1000}",
                                "inputs.0.tokenizer.max_tokens=50000"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.bigram_buckets: expected 0 \(off\) or 2\.\.400000000 rows"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 3000000000}",
+                               "inputs.0.tokenizer.max_tokens=20000"])

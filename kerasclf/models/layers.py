@@ -222,6 +222,8 @@ class BigramEmbedding(keras.layers.Layer):
 
     The pair id `previous * vocab_size + word` is exact in int32 up to BIGRAM_MAX_VOCAB words; it is taken
     modulo the largest prime at most `buckets`, which spreads pairs of frequent (low-id) words apart.
+    Where `head_tail` truncation joins a text's head to its tail, the pair across the cut is one
+    that the text does not hold (one pair in a long text).
     """
 
     def __init__(self, vocab_size: int, buckets: int, output_dim: int, **kwargs):
