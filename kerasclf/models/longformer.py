@@ -19,8 +19,8 @@ import numpy as np
 
 from kerasclf.config import InputConfig
 from kerasclf.models import transformer
-from kerasclf.models.blocks import PositionEmbedding, TakeFirst, TransformerBlock
-from kerasclf.models.layers import ApplyMask, MaskedPool, PaddingMask
+from kerasclf.models.blocks import PositionEmbedding, TransformerBlock
+from kerasclf.models.layers import ApplyMask, PaddingMask
 
 __all__ = ["embed", "encode"]
 
@@ -61,9 +61,7 @@ def encode(x, mask, inp: InputConfig):
                                  name=f"{name}_block{i}", **_options(cfg))
         x = block(x, mask)
         copy_bert_layer(block, hub.get_layer(f"transformer_layer_{i}"), hub.hidden_dim)
-    if cfg.pooling == "cls":  # the checkpoint's own [CLS], at position 0
-        return TakeFirst(name=f"{name}_pool")(x)
-    return MaskedPool("mean" if cfg.pooling == "avg" else cfg.pooling, name=f"{name}_pool")(x, mask)
+    return transformer.pool(x, mask, inp)  # cls: the checkpoint's own [CLS], at position 0
 
 
 def _hub(inp: InputConfig):

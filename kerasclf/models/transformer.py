@@ -43,9 +43,14 @@ def encode_with(x, mask, inp: InputConfig, options: dict):
         x = TransformerBlock(cfg.heads, cfg.ff_dim, cfg.dropout, cfg.norm, name=f"{name}_block{i}", **options)(x, mask)
     if cfg.norm == "pre":
         x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_final_norm")(x)
-    if cfg.pooling == "cls":
-        return TakeFirst(name=f"{name}_pool")(x)
-    return MaskedPool("mean" if cfg.pooling == "avg" else cfg.pooling, name=f"{name}_pool")(x, mask)
+    return pool(x, mask, inp)
+
+
+def pool(x, mask, inp: InputConfig):
+    """The encoder's `pooling`: the vector at position 0 ([CLS]) for cls, else over the real tokens."""
+    if inp.encoder.pooling == "cls":
+        return TakeFirst(name=f"{inp.name}_pool")(x)
+    return MaskedPool("mean" if inp.encoder.pooling == "avg" else inp.encoder.pooling, name=f"{inp.name}_pool")(x, mask)
 
 
 def encode(x, mask, inp: InputConfig):
