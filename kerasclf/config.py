@@ -73,7 +73,7 @@ class RNNConfig:
     dropout: float = 0.3
 
 
-BIGRAM_MAX_VOCAB = 46340  # bigram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
+NGRAM_MAX_VOCAB = 46340  # ngram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
 
 
 @dataclass
@@ -84,8 +84,10 @@ class TransformerConfig:
     embedding_dim: int = 128
     embedding_dropout: float = 0.1
     word_dropout: float = 0.0  # while training, replace this share of the words with [UNK]
-    # > 0: add a vector for each pair of neighbouring words, hashed into this many rows (fastText's bigrams)
-    bigram_buckets: int = 0
+    # > 0: add a vector for each pair of neighbouring words (ngram_order 3: and each triple), hashed into
+    # one table of this many rows (fastText's -wordNgrams and -bucket)
+    ngram_buckets: int = 0
+    ngram_order: Literal[2, 3] = 2
     positions: Literal["learned", "sinusoidal"] = "learned"
     layers: int = 2  # 0: no attention blocks, the embeddings alone pooled (an ablation, as fastText)
     heads: int = 4
@@ -402,16 +404,19 @@ def _check(cfg: Config) -> None:
             if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length - 2:
                 raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
                                 f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}")
-        for key in ("word_dropout", "bigram_buckets"):
+        for key in ("word_dropout", "ngram_buckets"):
             if getattr(inp.encoder, key, 0) and getattr(inp.encoder, "init_from", None) is not None:
                 raise UserError(f"{where}.encoder.{key}: not available with init_from (a checkpoint's vocabulary "
                                 f"and embeddings); expected 0, got {getattr(inp.encoder, key)}")
-        buckets = getattr(inp.encoder, "bigram_buckets", 0)
-        if buckets and inp.tokenizer.max_tokens > BIGRAM_MAX_VOCAB:
-            raise UserError(f"{where}.tokenizer.max_tokens: with bigram_buckets (word pairs hashed in int32), "
-                            f"expected at most {BIGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}")
+        buckets = getattr(inp.encoder, "ngram_buckets", 0)
+        if getattr(inp.encoder, "ngram_order", 2) != 2 and not buckets:
+            raise UserError(f"{where}.encoder.ngram_order: {inp.encoder.ngram_order} needs ngram_buckets > 0 "
+                            f"(the rows its n-grams are hashed into), got ngram_buckets {buckets}")
+        if buckets and inp.tokenizer.max_tokens > NGRAM_MAX_VOCAB:
+            raise UserError(f"{where}.tokenizer.max_tokens: with ngram_buckets (word n-grams hashed in int32), "
+                            f"expected at most {NGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}")
         if buckets and not 2 <= buckets <= inp.tokenizer.max_tokens ** 2:
-            raise UserError(f"{where}.encoder.bigram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens ** 2} "
+            raise UserError(f"{where}.encoder.ngram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens ** 2} "
                             f"rows (max_tokens squared: more rows are never read), got {buckets}")
         for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
             rate = getattr(inp.encoder, key, 0) or 0

@@ -124,7 +124,7 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
         from kerasclf.train import train
 
         enc = (f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}" if kind == "pretrained" else
-               "{type: transformer, embedding_dim: 16, heads: 2, ff_dim: 16, bigram_buckets: 1000}")
+               "{type: transformer, embedding_dim: 16, heads: 2, ff_dim: 16, ngram_buckets: 1000}")
         run = kerasclf.load_run(train(kerasclf.load_config(overrides=[
             f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]), tmp_path))
     import torch

@@ -17,9 +17,10 @@ ENCODERS = {
     "transformer_word_dropout_max_mean": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, word_dropout: 0.2, pooling: max_mean}",
     "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
     "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
-    "transformer_bigrams": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, bigram_buckets: 31, word_dropout: 0.1}",
-    "transformer_no_blocks_bigrams": "{type: transformer, embedding_dim: 8, layers: 0, bigram_buckets: 16, pooling: max_mean}",
-    "local_transformer_bigrams": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, bigram_buckets: 64}",
+    "transformer_bigrams": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, ngram_buckets: 31, word_dropout: 0.1}",
+    "transformer_no_blocks_bigrams": "{type: transformer, embedding_dim: 8, layers: 0, ngram_buckets: 16, pooling: max_mean}",
+    "local_transformer_bigrams": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, ngram_buckets: 64}",
+    "longformer_trigrams": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, ngram_buckets: 64, ngram_order: 3}",
     "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
     "longformer_max_mean": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}",
     "longformer_cls_two_global": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, global_tokens: [0, 3]}",
@@ -73,7 +74,7 @@ def test_padding_does_not_change_outputs(name):
 
 
 @pytest.mark.parametrize("name", ["cnn", "lstm_bi_max", "transformer_cls_post_sin", "local_transformer", "longformer_cls_two_global",
-                                  "local_transformer_bigrams"])
+                                  "local_transformer_bigrams", "longformer_trigrams"])
 def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
     _, model = make(ENCODERS[name])
     ids = batch()
@@ -161,10 +162,10 @@ def test_word_dropout_replaces_words_with_unk_only_while_training():
 
 
 def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
-    from kerasclf.models.layers import BigramEmbedding
+    from kerasclf.models.layers import NgramEmbedding
 
     ids = batch(n=5, length=9)
-    layer = BigramEmbedding(50, 40, 3)  # 37 rows: the largest prime <= 40
+    layer = NgramEmbedding(50, 40, 3)  # 37 rows: the largest prime <= 40
     out = keras.ops.convert_to_numpy(layer(ids))
     table = keras.ops.convert_to_numpy(layer.table)
     assert table.shape == (37, 3)
@@ -177,12 +178,36 @@ def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
     assert len({tuple(r) for r in out[ids > 0].round(6)}) > 20
 
 
-def test_bigram_buckets_are_validated_against_the_vocabulary():
+def test_order_3_adds_each_word_triple_hashed_into_the_same_table():
+    from kerasclf.models.layers import NgramEmbedding
+
+    ids = batch(n=5, length=9)
+    layer = NgramEmbedding(50, 40, 3, order=3)
+    out = keras.ops.convert_to_numpy(layer(ids))
+    table = keras.ops.convert_to_numpy(layer.table)
+    assert layer.multiplier == 50  # 36 * 50 + 49 fits in int32, so the triple hash is exact
+    for b in range(len(ids)):
+        for t in range(ids.shape[1]):
+            w2, w1, w = (ids[b, t - 2] if t > 1 else 0), (ids[b, t - 1] if t else 0), ids[b, t]
+            want = table[(w1 * 50 + w) % 37] if w1 and w else np.zeros(3)
+            if w2 and w1 and w:
+                want = want + table[(((w2 * 50 + w1) % 37) * 50 + w) % 37]
+            np.testing.assert_allclose(out[b, t], want, rtol=1e-6)
+    # a large table takes a smaller multiplier, so that the hash stays within int32
+    big = NgramEmbedding(20000, 262144, 2, order=3)
+    assert big.prime == 262139 and (big.prime - 1) * big.multiplier + 19999 < 2 ** 31
+
+
+def test_ngram_buckets_are_validated_against_the_vocabulary():
     from kerasclf.errors import UserError
 
-    with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with bigram_buckets .* at most 46340, got 50000"):
-        load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 1000}",
+    with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with ngram_buckets .* at most 46340, got 50000"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 1000}",
                                "inputs.0.tokenizer.max_tokens=50000"])
-    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.bigram_buckets: expected 0 \(off\) or 2\.\.400000000 rows"):
-        load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 3000000000}",
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_buckets: expected 0 \(off\) or 2\.\.400000000 rows"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 3000000000}",
                                "inputs.0.tokenizer.max_tokens=20000"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: 3 needs ngram_buckets > 0"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_order: 3}"])
+    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: expected one of 2, 3, got 4"):
+        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 64, ngram_order: 4}"])

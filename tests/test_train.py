@@ -100,6 +100,32 @@ def test_same_seed_same_metrics(tmp_path):
     assert ma["validation"]["f1_macro"] == mb["validation"]["f1_macro"]
 
 
+def test_ema_run_keeps_the_averaged_weights(tmp_path):
+    """train.ema: the run folder's model holds the moving average of the weights, not the last step's.
+    With momentum near 1 the average stays at the weights after the first step, while the raw
+    weights go on moving."""
+    import keras
+
+    from kerasclf.data.load import load_data
+    from kerasclf.models.build import build_model
+    from kerasclf.train import train
+
+    over = [*QUICK, "data.limit=300", "train.learning_rate=0.01", "train.schedule=constant",
+            "train.early_stopping=null", "train.weight_decay=0", "train.clipnorm=null"]
+    cfg = kerasclf.load_config(overrides=over)
+    keras.utils.set_random_seed(cfg.train.seed)  # as train() does, so the same initial weights
+    initial = build_model(cfg, load_data(cfg, progress=False)).get_weights()
+
+    def moved(run_dir):
+        weights = kerasclf.load_run(run_dir).model.get_weights()
+        return max(float(np.abs(w - w0).max()) for w, w0 in zip(weights, initial))
+
+    raw = moved(train(cfg, tmp_path / "raw"))
+    averaged = moved(train(kerasclf.load_config(overrides=[*over, "train.ema=0.999999"]), tmp_path / "ema"))
+    # one Adam step moves a weight by at most about the learning rate; the raw run took many steps
+    assert averaged <= 0.011 < 5 * 0.01 < raw
+
+
 def test_notebook_snippet_from_the_readme():
     """The README's notebook block, run as written (with a shorter config)."""
     text = (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasclf.config import BIGRAM_MAX_VOCAB
+from kerasclf.config import NGRAM_MAX_VOCAB
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -213,26 +213,35 @@ class WordDropout(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
-class BigramEmbedding(keras.layers.Layer):
+class NgramEmbedding(keras.layers.Layer):
     """Token ids (batch, length) -> (batch, length, dim): a vector for each word together with the word
-    before it, the pair hashed into `buckets` rows (fastText's bigrams, Joulin et al. 2017, hashed as
-    Weinberger et al. 2009 do). Added to the token vectors, it lets a small model read two-word phrases
-    ("not good", "well worth") from its first layer, as N-Grammer (Roy et al. 2022) adds n-gram vectors
-    to a transformer's. Zero at the first word and at padding, so right-padding changes nothing.
+    before it (and with `order=3`, another for the two words before it), all hashed into one table of
+    `buckets` rows, as fastText's word n-grams are (Joulin et al. 2017; hashing as Weinberger et al.
+    2009). Added to the token vectors, it lets a small model read phrases ("not good", "not at all")
+    from its first layer, as N-Grammer (Roy et al. 2022) adds n-gram vectors to a transformer's.
+    Zero where an n-gram would reach before the first word or into padding, so right-padding changes
+    nothing.
 
-    The pair id `previous * vocab_size + word` is exact in int32 up to BIGRAM_MAX_VOCAB words; it is taken
-    modulo the largest prime at most `buckets`, which spreads pairs of frequent (low-id) words apart.
-    Where `head_tail` truncation joins a text's head to its tail, the pair across the cut is one
-    that the text does not hold (one pair in a long text).
+    The pair id `previous * vocab_size + word` is exact in int32 up to NGRAM_MAX_VOCAB words; it is taken
+    modulo the largest prime at most `buckets`, which spreads pairs of frequent (low-id) words apart. A
+    triple hashes as (its first pair's row) * multiplier + third word, modulo the same prime, with the
+    multiplier (the vocabulary size, or less for large tables) chosen so that this too stays in int32.
+    Where `head_tail` truncation joins a text's head to its tail, the n-grams across the cut are ones
+    that the text does not hold (one or two in a long text).
     """
 
-    def __init__(self, vocab_size: int, buckets: int, output_dim: int, **kwargs):
+    def __init__(self, vocab_size: int, buckets: int, output_dim: int, order: int = 2, **kwargs):
         super().__init__(**kwargs)
-        if vocab_size > BIGRAM_MAX_VOCAB:
-            raise ValueError(f"BigramEmbedding hashes word pairs in int32: at most {BIGRAM_MAX_VOCAB} words, "
+        if order not in (2, 3):
+            raise ValueError(f"NgramEmbedding order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
+        self.order = int(order)
+        if vocab_size > NGRAM_MAX_VOCAB:
+            raise ValueError(f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, "
                              f"got {vocab_size}")
         self.vocab_size, self.buckets, self.output_dim = int(vocab_size), int(buckets), int(output_dim)
         self.prime = _largest_prime_at_most(self.buckets)
+        # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
+        self.multiplier = min(self.vocab_size, (2 ** 31 - 1 - self.vocab_size) // self.prime)
 
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.prime, self.output_dim), initializer="uniform", name="table")
@@ -243,14 +252,20 @@ class BigramEmbedding(keras.layers.Layer):
         real = ops.logical_and(previous > 0, ids > 0)
         index = ops.mod(previous * self.vocab_size + ids, self.prime)
         rows = ops.take(self.table, index, axis=0)
-        return rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
+        out = rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
+        if self.order == 3:
+            pair_before = ops.pad(index, [(0, 0), (1, 0)])[:, :-1]
+            real3 = ops.logical_and(real, ops.pad(real, [(0, 0), (1, 0)])[:, :-1])
+            rows3 = ops.take(self.table, ops.mod(pair_before * self.multiplier + ids, self.prime), axis=0)
+            out = out + rows3 * ops.expand_dims(ops.cast(real3, rows3.dtype), -1)
+        return out
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
-                "output_dim": self.output_dim}
+                "output_dim": self.output_dim, "order": self.order}
 
 
 def _largest_prime_at_most(n: int) -> int:

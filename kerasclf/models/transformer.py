@@ -12,7 +12,7 @@ import keras
 
 from kerasclf.config import InputConfig
 from kerasclf.models.blocks import PositionEmbedding, PrependCLS, TakeFirst, TransformerBlock
-from kerasclf.models.layers import ApplyMask, BigramEmbedding, MaskedPool, PaddingMask, WordDropout
+from kerasclf.models.layers import ApplyMask, NgramEmbedding, MaskedPool, PaddingMask, WordDropout
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
@@ -21,9 +21,9 @@ def embed(ids, inp: InputConfig, vocab_size: int):
     if cfg.word_dropout:
         ids = WordDropout(cfg.word_dropout, name=f"{name}_word_dropout")(ids)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
-    if cfg.bigram_buckets:
-        bigrams = BigramEmbedding(vocab_size, cfg.bigram_buckets, cfg.embedding_dim, name=f"{name}_bigrams")(ids)
-        x = keras.layers.Add(name=f"{name}_token_and_bigram")([x, bigrams])
+    if cfg.ngram_buckets:
+        ngrams = NgramEmbedding(vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order, name=f"{name}_ngrams")(ids)
+        x = keras.layers.Add(name=f"{name}_token_and_ngram")([x, ngrams])
     x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
     if cfg.embedding_dropout:
         x = keras.layers.Dropout(cfg.embedding_dropout, name=f"{name}_embedding_dropout")(x)
