@@ -2,7 +2,7 @@
 
     runs/<name>-<YYYYmmdd-HHMMSS>/
       config.yaml             the resolved config (reloads to the same model)
-      model.keras             the best weights (Keras native format, loads with safe_mode=True)
+      model.keras             the best weights, no optimizer state (Keras native format, safe_mode=True)
       tokenizers/<input>.json the vocabulary and settings each input was trained with
       labels.json             class names, index order
       history.csv             per-epoch train and validation loss/accuracy/f1_macro

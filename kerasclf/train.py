@@ -211,7 +211,9 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     plots.training_curves(history, best_epoch, run_dir / "training_curves.png")
     plots.confusion_matrix(np.asarray(metrics["test"]["confusion_matrix"]), data.class_names,
                            run_dir / "confusion_matrix.png")
-    model.save(run_dir / "model.keras")
+    # the served model: the same layers and weights without the optimizer's state (two moments per weight:
+    # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
+    keras.Model(model.inputs, model.outputs, name=model.name).save(run_dir / "model.keras")
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     for split in ("validation", "test"):

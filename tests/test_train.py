@@ -38,6 +38,20 @@ def test_training_on_the_sample_writes_every_artifact(sample_run):
     assert acc == pytest.approx(m["test"]["accuracy"])
 
 
+def test_model_file_holds_the_weights_without_the_optimizer_state(sample_run):
+    """model.keras is what is served: the weights, not Adam's two moments of each (resuming reads
+    backup/, written while training)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(sample_run / "model.keras") as z, h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+        assert "optimizer" not in f and "layers" in f
+    model = kerasclf.load_run(sample_run).model
+    assert model.name == "sample_cnn" and model.count_params() > 0
+
+
 def test_resolved_config_reloads_to_the_same_model(sample_run):
     cfg = kerasclf.load_config(sample_run / "config.yaml")
     run = kerasclf.load_run(sample_run)
