@@ -6,8 +6,8 @@ For each input, the embedding of every token is scaled from 0 (the baseline) to 
 `steps` steps; the gradients of the target class's logit along that path, averaged and multiplied
 by the embedding, give each token's share of logit(text) - logit(baseline) (completeness; a test
 checks it). The embeddings are those after the token lookup: `<input>_embedding` for the
-from-scratch encoders (`<input>_token_and_ngram` where bigram vectors are added, so a word pair's
-vector is scaled too and credited to its second word), a pretrained backbone's `token_embedding`
+from-scratch encoders (`<input>_token_and_ngram` where n-gram vectors are added, so the vector of a
+word pair or triple is scaled too and credited to its last word), a pretrained backbone's `token_embedding`
 (positions and segments stay).
 
 Gradients need the torch backend (the default); `available()` says whether they can be had, and
@@ -33,7 +33,9 @@ def embedding_layer(model: keras.Model, name: str):
     for owner in (model, _sub(model, "core"), _sub(model, f"{name}_backbone")):
         if owner is None:
             continue
-        for layer_name in (f"{name}_token_and_ngram", f"{name}_embedding", "token_embedding"):
+        # `_token_and_bigram`: the same layer in run folders written before ngram_order existed
+        for layer_name in (f"{name}_token_and_ngram", f"{name}_token_and_bigram", f"{name}_embedding",
+                           "token_embedding"):
             try:
                 return owner.get_layer(layer_name)
             except ValueError:

@@ -371,6 +371,8 @@ def _build_encoder(value, path: str):
         close = difflib.get_close_matches(str(kind), list(ENCODER_CONFIGS), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UserError(f"{path}.type: unknown encoder {kind!r}, expected one of {', '.join(ENCODER_CONFIGS)}{hint}")
+    if "bigram_buckets" in value and "ngram_buckets" not in value:  # its name before ngram_order (old run folders)
+        value = {("ngram_buckets" if k == "bigram_buckets" else k): v for k, v in value.items()}
     return _build(ENCODER_CONFIGS[kind], value, path)
 
 
@@ -417,7 +419,7 @@ def _check(cfg: Config) -> None:
                             f"expected at most {NGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}")
         if buckets and not 2 <= buckets <= inp.tokenizer.max_tokens ** 2:
             raise UserError(f"{where}.encoder.ngram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens ** 2} "
-                            f"rows (max_tokens squared: more rows are never read), got {buckets}")
+                            f"rows (at most max_tokens squared), got {buckets}")
         for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
             rate = getattr(inp.encoder, key, 0) or 0
             if not 0 <= rate < 1:

@@ -213,7 +213,7 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
                            run_dir / "confusion_matrix.png")
     # the served model: the same layers and weights without the optimizer's state (two moments per weight:
     # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
-    keras.Model(model.inputs, model.outputs, name=model.name).save(run_dir / "model.keras")
+    keras.Model(model.input, model.output, name=model.name).save(run_dir / "model.keras")
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     for split in ("validation", "test"):

@@ -193,9 +193,32 @@ def test_order_3_adds_each_word_triple_hashed_into_the_same_table():
             if w2 and w1 and w:
                 want = want + table[(((w2 * 50 + w1) % 37) * 50 + w) % 37]
             np.testing.assert_allclose(out[b, t], want, rtol=1e-6)
-    # a large table takes a smaller multiplier, so that the hash stays within int32
+    # a large table takes a smaller multiplier, so that the hash stays within int32: the rows of the
+    # highest word ids equal a reference computed in int64
     big = NgramEmbedding(20000, 262144, 2, order=3)
-    assert big.prime == 262139 and (big.prime - 1) * big.multiplier + 19999 < 2 ** 31
+    top = np.array([[19999, 19998, 19999, 19997, 1, 19999]], dtype="int32")
+    out, table = keras.ops.convert_to_numpy(big(top)), keras.ops.convert_to_numpy(big.table)
+    w = top[0].astype("int64")
+    for t in range(2, 6):
+        pair, pair_before = (w[t - 1] * 20000 + w[t]) % 262139, (w[t - 2] * 20000 + w[t - 1]) % 262139
+        want = table[pair] + table[(pair_before * big.multiplier + w[t]) % 262139]
+        np.testing.assert_allclose(out[0, t], want, rtol=1e-6)
+    with pytest.raises(ValueError, match="buckets: expected 2"):
+        NgramEmbedding(20000, 2 ** 31, 2)
+
+
+def test_run_folders_from_before_ngram_order_still_load(tmp_path):
+    """The key was `bigram_buckets` and the layer `BigramEmbedding` before ngram_order came."""
+    from kerasclf.models.layers import BigramEmbedding
+
+    cfg = load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 64}"])
+    assert cfg.inputs[0].encoder.ngram_buckets == 64 and cfg.inputs[0].encoder.ngram_order == 2
+    ids = keras.Input((None,), dtype="int32")
+    model = keras.Model(ids, BigramEmbedding(50, 40, 3, name="review_bigrams")(ids))
+    model.save(tmp_path / "old.keras")
+    loaded = keras.saving.load_model(tmp_path / "old.keras", safe_mode=True)
+    x = batch()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
 
 
 def test_ngram_buckets_are_validated_against_the_vocabulary():

@@ -238,6 +238,9 @@ class NgramEmbedding(keras.layers.Layer):
         if vocab_size > NGRAM_MAX_VOCAB:
             raise ValueError(f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, "
                              f"got {vocab_size}")
+        if not 2 <= buckets <= 2 ** 31 - 1 - vocab_size:
+            raise ValueError(f"NgramEmbedding buckets: expected 2..{2 ** 31 - 1 - vocab_size} (rows hashed in int32), "
+                             f"got {buckets}")
         self.vocab_size, self.buckets, self.output_dim = int(vocab_size), int(buckets), int(output_dim)
         self.prime = _largest_prime_at_most(self.buckets)
         # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
@@ -255,7 +258,7 @@ class NgramEmbedding(keras.layers.Layer):
         out = rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
         if self.order == 3:
             pair_before = ops.pad(index, [(0, 0), (1, 0)])[:, :-1]
-            real3 = ops.logical_and(real, ops.pad(real, [(0, 0), (1, 0)])[:, :-1])
+            real3 = ops.logical_and(real, ops.pad(ids, [(0, 0), (2, 0)])[:, :-2] > 0)
             rows3 = ops.take(self.table, ops.mod(pair_before * self.multiplier + ids, self.prime), axis=0)
             out = out + rows3 * ops.expand_dims(ops.cast(real3, rows3.dtype), -1)
         return out
@@ -266,6 +269,12 @@ class NgramEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
                 "output_dim": self.output_dim, "order": self.order}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class BigramEmbedding(NgramEmbedding):
+    """The name NgramEmbedding had (with order 2 only) in run folders written before 2026-11-22's
+    fourth session, so that their model.keras still loads."""
 
 
 def _largest_prime_at_most(n: int) -> int:
