@@ -12,7 +12,7 @@ import keras
 
 from kerasclf.config import InputConfig
 from kerasclf.models.blocks import PositionEmbedding, PrependCLS, TakeFirst, TransformerBlock
-from kerasclf.models.layers import ApplyMask, NgramEmbedding, MaskedPool, PaddingMask, WordDropout
+from kerasclf.models.layers import ApplyMask, MaskedPool, NgramEmbedding, PaddingMask, WordDropout
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
@@ -22,7 +22,8 @@ def embed(ids, inp: InputConfig, vocab_size: int):
         ids = WordDropout(cfg.word_dropout, name=f"{name}_word_dropout")(ids)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
     if cfg.ngram_buckets:
-        ngrams = NgramEmbedding(vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order, name=f"{name}_ngrams")(ids)
+        ngrams = NgramEmbedding(vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order,
+                                name=f"{name}_ngrams")(ids)
         x = keras.layers.Add(name=f"{name}_token_and_ngram")([x, ngrams])
     x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
     if cfg.embedding_dropout:
