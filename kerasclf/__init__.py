@@ -9,19 +9,23 @@
 Keras runs on PyTorch unless KERAS_BACKEND says otherwise.
 """
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow (tfds sources only) quiet
 
-from kerasclf import tf_guard  # noqa: E402
+from kerasclf import tf_guard  # noqa: E402  (reads whether the user set TF_CPP_MIN_LOG_LEVEL)
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own logging, once it reads it
+if os.environ["KERAS_BACKEND"] == "tensorflow" and "tensorflow" not in sys.modules:
+    tf_guard.import_tensorflow()  # before Keras imports it: its start-up lines hidden
 tf_guard.hide()
 
 from kerasclf.config import Config, load_config  # noqa: E402
 from kerasclf.data.load import Data, load_data  # noqa: E402
 from kerasclf.errors import UserError  # noqa: E402
 from kerasclf.models.build import build_model  # noqa: E402
-from kerasclf.run import Run, load_run  # noqa: E402
+from kerasclf.run import Run, TextModel, load_run, text_model  # noqa: E402
 
-__all__ = ["Config", "Data", "Run", "UserError", "build_model", "load_config", "load_data", "load_run"]
+__all__ = ["Config", "Data", "Run", "TextModel", "UserError", "build_model", "load_config", "load_data", "load_run",
+           "text_model"]
 __version__ = "0.1.0"

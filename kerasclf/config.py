@@ -270,7 +270,12 @@ def load_config(*paths: str | Path, overrides: typing.Sequence[str] = ()) -> Con
     paths = paths or (DEFAULT_CONFIG,)
     tree: dict = {}
     for p in paths:
-        tree = merge(tree, read_yaml(p))
+        one = read_yaml(p)
+        try:  # a wrong key or value in a file is reported with the file's name
+            _build(Config, one, "")
+        except UserError as e:
+            raise UserError(f"{p}: {e}") from None
+        tree = merge(tree, one)
     for assignment in overrides:
         apply_override(tree, assignment)
     return from_dict(tree)

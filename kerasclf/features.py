@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from kerasclf import progress
 
 from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches, token_counts
@@ -76,7 +77,7 @@ def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
     out = branch.predict(Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),
-                         verbose=1 if sys.stdout.isatty() else 2)
+                         verbose=progress.verbose())
     features = np.empty_like(np.asarray(out, dtype=np.float32))
     features[order] = out
     log.info("%s: %s features in %.1f s", inp.name, split, time.perf_counter() - start)

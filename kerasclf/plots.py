@@ -17,10 +17,11 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
 
 
-def training_curves(history: dict[str, list[float]], best_epoch: int | None, path: Path) -> None:
-    """Loss and accuracy per epoch, train against validation, the best epoch marked."""
-    epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+def training_curves(history: dict[str, list[float]], best_epoch: int | None, path: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch, train against validation, the best epoch marked; `title` on top
+    (the run's name and test scores)."""
+    epochs = [int(e) for e in history.get("epoch", range(1, len(history.get("loss", [])) + 1))]  # from 1
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, key in zip(axes, ("loss", "accuracy")):
         if key in history:
             ax.plot(epochs, history[key], "o-", label=f"train {key}")
@@ -33,25 +34,32 @@ def training_curves(history: dict[str, list[float]], best_epoch: int | None, pat
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def confusion_matrix(cm: np.ndarray, class_names: list[str], path: Path, title: str = "test") -> None:
+    """Counts, and each row's share in percent (of that true class's texts), coloured by the share."""
     cm = np.asarray(cm)
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 3), max(3.5, 0.6 * n + 2.5)))
-    ax.imshow(cm, cmap="Blues")
+    totals = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=float), where=totals > 0)
+    size = max(5.5, 0.9 * n + 3)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     ax.set_xticks(range(n), class_names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({title})")
-    limit = cm.max() / 2 if cm.size else 0
+    ax.set_title(title, fontsize=10)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > limit else "black")
+            ax.text(j, i, f"{cm[i, j]}\n{100 * share[i, j]:.1f}%", ha="center", va="center",
+                    fontsize=11 if n <= 6 else 8, color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -14,6 +14,7 @@ While training, the folder is `<name>-<time>.incomplete`; it is renamed when eve
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, token_counts
-from kerasclf.data.load import encode_input, load_tokenizer
+from kerasclf.data.load import encode_input, load_tokenizer, require_keras_hub, uses_wordpiece
 from kerasclf.errors import UserError
 
 INCOMPLETE = ".incomplete"
@@ -87,6 +88,7 @@ class Run:
             hint = " (training did not finish; resume it with --resume)" if path.name.endswith(INCOMPLETE) else ""
             raise UserError(f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}")
         config = from_dict(read_yaml(path / "config.yaml"))
+        require_keras_hub(config)
         tokenizers = {inp.name: load_tokenizer(inp, path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
         class_names = json.loads((path / "labels.json").read_text())
         if any(inp.encoder.type == "pretrained" for inp in config.inputs):
@@ -102,15 +104,104 @@ class Run:
         return out
 
     def predict_proba(self, texts: Sequence[str | Mapping[str, str]]) -> np.ndarray:
+        """Class probabilities, shape (len(texts), classes), for every text as given (no checks for
+        empty texts: `predict` makes those)."""
         return predict_probs(self.model, self.encode(texts), self.config.train.batch_size)
 
     def predict(self, texts: Sequence[str | Mapping[str, str]]) -> list[dict]:
-        """[{"label": name, "probabilities": {class: p}}] for each text."""
+        """One result per text: {"label": name, "probabilities": {class: p}}, plus "note" when a text
+        was cut to its input's max_length. A text with no words to read (empty, or only punctuation or
+        HTML tags) is not classified: {"label": None, "probabilities": {}, "message": why}."""
         if isinstance(texts, (str, Mapping)):
             texts = [texts]
-        probs = self.predict_proba(texts)
-        return [{"label": self.class_names[int(p.argmax())],
-                 "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)}} for p in probs]
+        per_input = texts_per_input(self.config, texts)
+        results: list[dict | None] = [None] * len(texts)
+        for i in range(len(texts)):
+            message = self._nothing_to_read(per_input, i)
+            if message:
+                results[i] = {"label": None, "probabilities": {}, "message": message}
+        keep = [i for i, r in enumerate(results) if r is None]
+        if keep:
+            kept = {name: [values[i] for i in keep] for name, values in per_input.items()}
+            x = {}
+            for inp in self.config.inputs:
+                x.update(encode_input(inp, self.tokenizers[inp.name], kept[inp.name]))
+            probs = predict_probs(self.model, x, self.config.train.batch_size)
+            notes = self._truncation_notes(kept)
+            for j, (i, p) in enumerate(zip(keep, probs)):
+                results[i] = {"label": self.class_names[int(p.argmax())],
+                              "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)}}
+                if notes[j]:
+                    results[i]["note"] = notes[j]
+        return results
+
+    def _nothing_to_read(self, per_input: dict[str, list], i: int) -> str | None:
+        """Why text i cannot be classified (an input with no words), or None."""
+        for inp in self.config.inputs:
+            value = per_input[inp.name][i]
+            parts = value if isinstance(value, tuple) else (value,)
+            if not all(has_words(p, inp.tokenizer.strip_html) for p in parts):
+                which = f" for input {inp.name!r}" if len(self.config.inputs) > 1 else ""
+                return (f"no words to classify{which}: the text is empty or holds only punctuation or "
+                        "markup; give a text with words in it")
+        return None
+
+    def _truncation_notes(self, per_input: dict[str, list]) -> list[str]:
+        """Per text, "" or a note naming each input whose text was cut to its max_length."""
+        notes = [[] for _ in next(iter(per_input.values()))]
+        for inp in self.config.inputs:
+            lengths = self.tokenizers[inp.name].lengths(per_input[inp.name])
+            unit = "wordpieces" if uses_wordpiece(inp) else "tokens"
+            for j, n in enumerate(lengths):
+                if n > inp.max_length:
+                    which = f"{inp.name}: " if len(self.config.inputs) > 1 else ""
+                    notes[j].append(f"{which}the text was cut to {inp.max_length} {unit} of {int(n)} "
+                                    f"(truncation: {inp.tokenizer.truncation}); the rest was not read")
+        return ["; ".join(n) for n in notes]
+
+
+def has_words(text: str, strip_html: bool = True) -> bool:
+    """Whether `text` holds a letter or digit outside HTML tags (what the tokenizers can read)."""
+    if strip_html:
+        text = _TAG.sub(" ", text)
+    return _WORD.search(text) is not None
+
+
+_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"[^\W_]")
+
+
+class TextModel:
+    """A trained classifier that takes raw strings, as a keras.Model takes arrays:
+
+        clf = kerasclf.text_model("runs/sample_cnn-...")       # or text_model(model, data) in a notebook
+        clf.predict(["A wonderful, moving film."])              # array (texts, classes) of probabilities
+        clf.class_names                                         # ['neg', 'pos']
+
+    It tokenizes with the run's own tokenizers and batches by length; `Run.predict` gives labelled
+    dicts (and screens out texts with no words) instead of an array.
+    """
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.model, self.class_names = run.model, run.class_names
+
+    def predict(self, texts: Sequence[str | Mapping[str, str]], batch_size: int | None = None) -> np.ndarray:
+        if isinstance(texts, (str, Mapping)):
+            texts = [texts]
+        return predict_probs(self.model, self.run.encode(texts), batch_size or self.run.config.train.batch_size)
+
+    __call__ = predict
+
+
+def text_model(run: str | Path | Run | keras.Model, data=None) -> TextModel:
+    """`text_model(run_dir)`, or `text_model(model, data)` for a model built and fitted in a notebook
+    (`data` from `load_data`: its config, tokenizers and class names)."""
+    if isinstance(run, keras.Model):
+        if data is None:
+            raise TypeError("text_model(model, data): give the Data the model was trained on (from load_data)")
+        return TextModel(Run(None, data.config, run, data.tokenizers, data.class_names))
+    return TextModel(run if isinstance(run, Run) else Run.load(run))
 
 
 def load_run(path: str | Path) -> Run:

@@ -11,7 +11,13 @@ already imported; `release()` undoes that, for the tfds data source, which needs
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+
+# TensorFlow's start-up lines (no CUDA driver found, cuInit failed, oneDNN notes) are written by its
+# C++ logging to the process's stderr before TF_CPP_MIN_LOG_LEVEL is read; they are hidden unless
+# the user set that variable (to see them: TF_CPP_MIN_LOG_LEVEL=0)
+USER_WANTS_TF_LOGS = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 
 
 def _lazy_tf():
@@ -65,3 +71,35 @@ def blocked():
         yield
     finally:
         sys.meta_path.remove(hook)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Send the process's stderr (file descriptor 2, where C++ logs go) to /dev/null inside the
+    block, unless the user asked for TensorFlow's logs. Python exceptions still propagate."""
+    if USER_WANTS_TF_LOGS:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def import_tensorflow():
+    """Import TensorFlow and let it look for GPUs (where its start-up lines come from), quietly."""
+    with quiet_stderr():
+        import tensorflow as tf
+
+        try:
+            tf.config.list_physical_devices("GPU")
+        except Exception:  # noqa: BLE001  (a broken CUDA set-up is TensorFlow's to report later)
+            pass
+    return tf

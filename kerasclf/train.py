@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from kerasclf import features, plots
+from kerasclf.callbacks import monitor_mode, training_callbacks
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
 from kerasclf.data.load import Data, load_data, load_tokenizer
@@ -29,15 +30,10 @@ from kerasclf.metrics import classification_metrics
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
+from kerasclf.resume import resume_point
 from kerasclf.run import INCOMPLETE, predict_probs
 
 log = logging.getLogger("kerasclf")
-
-
-def _mode(monitor: str, mode: str) -> str:
-    if mode != "auto":
-        return mode
-    return "min" if monitor.endswith("loss") else "max"
 
 
 def _new_run_dir(output_dir: Path, name: str) -> Path:
@@ -49,41 +45,6 @@ def _new_run_dir(output_dir: Path, name: str) -> Path:
             tmp.mkdir(parents=True)
             return tmp
     raise UserError(f"--output-dir {output_dir}: could not find a free run folder name")
-
-
-def _resume_state(run_dir: Path) -> tuple[int, list[dict]]:
-    """The epoch the backup holds, and history.csv's rows before it (later rows are redone)."""
-    meta = run_dir / "backup" / "training_metadata.json"
-    epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
-    rows = []
-    if (run_dir / "history.csv").is_file():
-        with open(run_dir / "history.csv", newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < epoch]
-    return epoch, rows
-
-
-def _callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) -> list:
-    es = cfg.train.early_stopping
-    monitor = es.monitor if es else "val_accuracy"
-    mode = _mode(monitor, es.mode if es else "auto")
-    best_so_far = None
-    if resumed_history:
-        values = [float(r[monitor]) for r in resumed_history]
-        best_so_far = min(values) if mode == "min" else max(values)
-    # order matters at the end of an epoch: the backup keeps the raw weights to resume from, then
-    # (with train.ema) the averaged weights are swapped in for the checkpoint of the best epoch
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far),
-    ]
-    if es:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=es.patience))
-    return callbacks
 
 
 def _write_history(path: Path, rows: list[dict]) -> None:
@@ -110,6 +71,17 @@ def _write_predictions(path: Path, data: Data, probs: np.ndarray) -> None:
                         *(f"{p:.6f}" for p in probs[i])])
 
 
+class _Collect(logging.Handler):
+    """Keeps log records in memory until train.log can be opened."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | None = None) -> Path:
     """Train `cfg`, evaluate on validation and test, write the run folder and return its path."""
     tokenizers = None
@@ -123,7 +95,14 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
         cfg = from_dict(read_yaml(run_dir / "config.yaml"))
         tokenizers = {i.name: load_tokenizer(i, run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
     keras.utils.set_random_seed(cfg.train.seed)
-    data = load_data(cfg, tokenizers)  # every bad-input error is raised here, before a folder exists
+    if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
+        log.setLevel(logging.INFO)
+    early = _Collect()  # the data lines come before the folder exists: train.log gets them once it does
+    log.addHandler(early)
+    try:
+        data = load_data(cfg, tokenizers)  # every bad-input error is raised here, before a folder exists
+    finally:
+        log.removeHandler(early)
 
     if resume is None:
         run_dir = _new_run_dir(Path(output_dir), cfg.name)
@@ -132,10 +111,10 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
         for name, tok in data.tokenizers.items():
             tok.save(run_dir / "tokenizers" / f"{name}.json")
         (run_dir / "labels.json").write_text(json.dumps(data.class_names))
-    if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
-        log.setLevel(logging.INFO)
     handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    for record in early.records:
+        handler.handle(record)
     log.addHandler(handler)
     try:
         return _fit_and_write(cfg, data, run_dir, resume is not None)
@@ -165,14 +144,14 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
         train_batches = Batches(arrays["train"], data.raw.train.labels, t.batch_size, shuffle=True, bucket=True,
                                 seed=t.seed, lengths=token_counts(data.arrays["train"]))
         log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
-    start_epoch, history_rows = _resume_state(run_dir) if resumed else (0, [])
+    start_epoch, history_rows = resume_point(run_dir) if resumed else (0, [])
     if resumed:
         _write_history(run_dir / "history.csv", history_rows)
         train_batches.set_epoch(start_epoch)
         log.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, cfg.train.epochs)
     model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
     log.info("training into %s (resume with --resume if it is stopped)", run_dir)
-    verbose = 1 if sys.stdout.isatty() else 2
+    verbose = 1 if sys.stdout.isatty() else 0  # off a terminal, the log's line per epoch is the progress
     # the same random state at the start of fit whether or not features were computed first (that runs
     # the backbones, which draws from the global generators; Keras' unseeded torch dropout uses them)
     keras.utils.set_random_seed(cfg.train.seed)
@@ -180,18 +159,17 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
     fit_model.fit(train_batches, validation_data=Batches(arrays["validation"], data.raw.validation.labels,
                                                          cfg.train.batch_size),
-                  epochs=cfg.train.epochs, callbacks=_callbacks(cfg, run_dir, history_rows), verbose=verbose)
+                  epochs=cfg.train.epochs, callbacks=training_callbacks(cfg, run_dir, history_rows), verbose=verbose)
     fit_seconds = time.perf_counter() - start
 
     history = plots.read_history(run_dir / "history.csv")
-    es = cfg.train.early_stopping
-    monitor = es.monitor if es else "val_accuracy"
+    monitor, mode = monitor_mode(cfg)
     best_path = run_dir / "checkpoints" / "best.weights.h5"
     best_epoch = None
     if best_path.is_file():
         fit_model.load_weights(str(best_path))
         values = np.asarray(history[monitor], dtype=float)
-        pick = np.nanargmin if _mode(monitor, es.mode if es else "auto") == "min" else np.nanargmax
+        pick = np.nanargmin if mode == "min" else np.nanargmax
         best_epoch = int(pick(values)) + 1
         log.info("best epoch %d by %s = %.4f", best_epoch, monitor, values[best_epoch - 1])
 
@@ -208,9 +186,12 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     metrics["tokenize_seconds"] = round(data.tokenize_seconds, 3)
     metrics["cached_features"] = [i.name for i in cached]
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plots.training_curves(history, best_epoch, run_dir / "training_curves.png")
-    plots.confusion_matrix(np.asarray(metrics["test"]["confusion_matrix"]), data.class_names,
-                           run_dir / "confusion_matrix.png")
+    test = metrics["test"]
+    scores = f"test accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
+    name = run_dir.name.removesuffix(INCOMPLETE)
+    plots.training_curves(history, best_epoch, run_dir / "training_curves.png", f"{name}: {scores}")
+    plots.confusion_matrix(np.asarray(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png",
+                           f"{name}\ntest split, {test['count']} texts: {scores.removeprefix('test ')}")
     # the served model: the same layers and weights without the optimizer's state (two moments per weight:
     # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
     keras.Model(model.input, model.output, name=model.name).save(run_dir / "model.keras")

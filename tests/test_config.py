@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -22,6 +24,22 @@ def test_unknown_key_names_the_key_and_the_closest_valid_one(tmp_path):
     p = write(tmp_path, "c.yaml", {"train": {"epoch": 3}})
     with pytest.raises(UserError, match=r"train\.epoch: unknown key; did you mean 'epochs'\?"):
         load_config(p)
+
+
+def test_a_mistake_in_a_file_names_the_file_and_the_key(tmp_path):
+    good = write(tmp_path, "a.yaml", {"train": {"epochs": 2}})
+    bad = write(tmp_path, "b.yaml", {"train": {"learning_rat": 0.1}})
+    with pytest.raises(UserError, match=rf"^{re.escape(str(bad))}: train\.learning_rat: unknown key; did you mean 'learning_rate'\?$"):
+        load_config(good, bad)
+    with pytest.raises(UserError, match=r"^train\.epoch: unknown key"):  # a --set path has no file
+        load_config(good, overrides=["train.epoch=3"])
+
+
+def test_a_missing_text_column_is_named_by_its_set_path():
+    from kerasclf.data.sources import load_raw
+
+    with pytest.raises(UserError, match=r"^inputs\.1\.column: column 'body' is not in the train rows"):
+        load_raw(load_config(overrides=["inputs=[{name: a, column: text}, {name: b, column: body}]"]))
 
 
 def test_unknown_key_inside_an_encoder(tmp_path):

@@ -3,6 +3,7 @@ cached features, fine-tuning with its own rate, mixup in the backbone, sentence 
 import csv
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -282,3 +283,19 @@ def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):
         rows = list(csv.DictReader(f))[:20]
     probs = kerasclf.load_run(run_dir).predict_proba([r["text"] for r in rows])
     np.testing.assert_allclose(probs[:, 1], [float(r["p_pos"]) for r in rows], atol=1e-5)
+
+
+def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_path):
+    """keras-hub is the `hub` extra: without it, train stops with one line naming the extra (exit 2).
+    keras-hub is made unimportable in that process, as it is where the extra is not installed."""
+    code = ("import sys; sys.modules['keras_hub'] = None\n"
+            "from kerasclf.train import main\n"
+            f"sys.exit(main(['--output-dir', {str(tmp_path)!r}, '--config', 'configs/imdb_bert_frozen.yaml', "
+            f"'--set', 'inputs.0.encoder.preset={tiny_bert}']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: inputs.0.encoder.preset: a pretrained checkpoint needs keras-hub, which is not installed; "
+        "install the extra: pip install 'kerasclf[hub]'")
+    assert not list(tmp_path.iterdir())  # no run folder

@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,12 @@ ARTIFACTS = ["config.yaml", "model.keras", "history.csv", "metrics.json", "train
 def test_training_on_the_sample_writes_every_artifact(sample_run):
     for name in ARTIFACTS:
         assert (sample_run / name).is_file(), name
-    assert "best epoch" in (sample_run / "train.log").read_text()
+    log = (sample_run / "train.log").read_text()
+    assert "best epoch" in log
+    # a data line (rows per split, classes) and a line per epoch with its metrics and seconds
+    assert re.search(r"data: sample: 1350 train, 150 validation, 500 test rows; 2 classes, in train: neg \d+, pos \d+", log)
+    assert re.search(r"epoch 1/2: accuracy 0\.\d{4}, .*val_loss \d\.\d{4} \(\d+\.\d s\)", log)
+    assert "epoch 2/2:" in log and "\r" not in log and "\x1b" not in log  # no progress-bar animation
     assert not (sample_run / "backup").exists() and not (sample_run / "checkpoints").exists()
     m = json.loads((sample_run / "metrics.json").read_text())
     for split in ("validation", "test"):
@@ -29,7 +35,8 @@ def test_training_on_the_sample_writes_every_artifact(sample_run):
     assert m["test"]["count"] == 500
     with open(sample_run / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # from 1, as train.log and best_epoch count
+    assert 1 <= m["best_epoch"] <= 2
     assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(rows[0])
     with open(sample_run / "predictions.csv") as f:
         preds = list(csv.DictReader(f))
@@ -96,11 +103,37 @@ def test_predict_cli_text_and_input_file(sample_run, tmp_path):
     expected = kerasclf.load_run(sample_run).predict(["Great film, loved it.", "Awful."])
     assert [d["label"] for d in lines] == [d["label"] for d in expected]
     txt = tmp_path / "in.txt"
-    txt.write_text("first review\n\nsecond review\n")
+    txt.write_text("first review\n\n!!! ...\nsecond review " + "word " * 100 + "\n")
     r = run_cli("predict", "--run", str(sample_run), "--input", str(txt))
-    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 2
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert [d["row"] for d in lines] == [1, 2, 3, 4]  # the file's line numbers, blank lines included
+    assert lines[0]["label"] in ("neg", "pos") and "note" not in lines[0]
+    assert lines[1]["label"] is None and lines[2]["label"] is None and "no words" in lines[2]["message"]
+    assert "cut to 64 tokens of 102" in lines[3]["note"]  # the quick run's max_length is 64
     r = run_cli("predict", "--run", str(sample_run), "--input", str(FIXTURES / "bom.csv"))
     assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 8
+    table = tmp_path / "in.csv"
+    table.write_text("id,text\nr7,a fine film\nr8,\nr9,<br /><br />\n")
+    r = run_cli("predict", "--run", str(sample_run), "--input", str(table))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert [(d["row"], d["id"]) for d in lines] == [(1, "r7"), (2, "r8"), (3, "r9")]
+    assert [d["label"] is None for d in lines] == [False, True, True]
+
+
+def test_a_text_with_no_words_gets_no_label_from_every_entry_point(sample_run):
+    """Empty, punctuation only, markup only: label None, no probabilities, a message; the same
+    from Run.predict and the CLI (the demo's API is tested in test_demo.py)."""
+    run = kerasclf.load_run(sample_run)
+    texts = ["", "   ", "!!! ... ?", "<br /><p></p>", "A wonderful film."]
+    out = run.predict(texts)
+    for d in out[:4]:
+        assert d["label"] is None and d["probabilities"] == {} and "no words to classify" in d["message"]
+    assert out[4]["label"] in ("neg", "pos") and len(out[4]["probabilities"]) == 2
+    r = run_cli("predict", "--run", str(sample_run), "--text", "")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip()) == out[0]
 
 
 def test_same_seed_same_metrics(tmp_path):
@@ -189,38 +222,52 @@ def test_cli_trains_default_and_prints_the_run_folder_last(tmp_path):
     assert (tmp_path / os.path.basename(run_dir) / "model.keras").is_file()
 
 
-def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
+TIMINGS = ("seconds_fit", "seconds_per_epoch", "tokenize_seconds")
+
+
+def test_killed_training_resumes_to_the_same_metrics_as_an_uninterrupted_run(tmp_path):
+    """SIGKILL once epoch 2 of 4 is backed up, then --resume: history.csv and metrics.json equal an
+    uninterrupted run's exactly (dropout, mixup's draws, Keras' batch shuffle and EarlyStopping's
+    count are restored with the backup)."""
+    from kerasclf.train import train
+
+    over = [*QUICK, "train.epochs=4", "train.mixup_alpha=0.2", "train.early_stopping.patience=2"]
     out = tmp_path / "runs"
-    args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(out),
-            *sum((["--set", s] for s in [*QUICK, "train.epochs=4", "train.early_stopping=null"]), [])]
+    args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(out), *sum((["--set", s] for s in over), [])]
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
-        meta = None
+        log = None
         while time.time() < deadline and proc.poll() is None:
-            found = list(out.glob("*.incomplete/backup/training_metadata.json"))
-            if found and json.loads(found[0].read_text() or "{}").get("epoch", 0) >= 2:
-                meta = found[0]
+            found = list(out.glob("*.incomplete/train.log"))
+            if found and "epoch 2/4:" in found[0].read_text():  # logged once epoch 2's backup is whole
+                log = found[0]
                 break
-            time.sleep(0.05)
-        assert meta is not None, "training finished or stalled before a backup of epoch 2 appeared"
+            time.sleep(0.02)
+        assert log is not None, "training finished or stalled before epoch 2 was logged"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
-    run_dir = meta.parent.parent
+    run_dir = log.parent
     assert not (run_dir / "model.keras").exists()
     r = run_cli("train", "--resume", str(run_dir))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resuming" in r.stderr and ("at epoch 3 of 4" in r.stderr or "at epoch 4 of 4" in r.stderr)
     final = run_dir.with_name(run_dir.name.removesuffix(".incomplete"))
     assert r.stdout.strip().splitlines()[-1] == str(final)
-    with open(final / "history.csv") as f:
-        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
-    assert epochs == [0, 1, 2, 3]
     assert (final / "model.keras").is_file()
+
+    whole = train(kerasclf.load_config(overrides=over), tmp_path / "whole")
+    assert (final / "history.csv").read_text() == (whole / "history.csv").read_text()
+    resumed, uninterrupted = (json.loads((d / "metrics.json").read_text()) for d in (final, whole))
+    for key in TIMINGS:
+        resumed.pop(key), uninterrupted.pop(key)
+    assert resumed == uninterrupted
+    with open(final / "history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)][0] == 1  # epochs count from 1, as in the log
     again = run_cli("train", "--resume", str(final))
     assert again.returncode == 2 and "this run finished" in again.stderr
 
@@ -247,6 +294,9 @@ def test_longformer_with_mixup_trains_and_predicts_on_the_tensorflow_backend(tmp
                         "--output-dir", str(tmp_path), *sum((["--set", s] for s in over), [])],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
+    # TensorFlow's start-up lines (no CUDA driver, cuInit failed, absl's notice) are hidden
+    for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "oneDNN"):
+        assert noise not in r.stderr, noise
     run_dir = r.stdout.strip().splitlines()[-1]
     p = subprocess.run([sys.executable, "-m", "kerasclf.predict", "--run", run_dir, "--text", "A fine film."],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)

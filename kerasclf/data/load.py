@@ -16,6 +16,7 @@ from kerasclf.data.batching import Batches
 from kerasclf.data.sources import RawData, Split, load_raw
 from kerasclf.data.tokenize import WordTokenizer
 from kerasclf.data.wordpiece import WordPieceTokenizer
+from kerasclf.errors import UserError
 
 SEGMENTS = "__segments"  # a pretrained input's second array: segment ids (0 for the first text, 1 for the second)
 
@@ -31,6 +32,21 @@ class Data:
     validation: Batches
     test: Batches
     tokenize_seconds: float
+    config: Config | None = None
+
+    def encode(self, texts) -> dict[str, np.ndarray]:
+        """The model's inputs for raw texts, tokenized as the training data was:
+        `model.predict(data.encode(["A fine film."]))`. Each item is a string, or a dict keyed by
+        input name (or column) for models with several inputs."""
+        from kerasclf.run import texts_per_input  # run.py builds on this module
+
+        if isinstance(texts, str):
+            texts = [texts]
+        per_input = texts_per_input(self.config, texts)
+        out = {}
+        for inp in self.config.inputs:
+            out.update(encode_input(inp, self.tokenizers[inp.name], per_input[inp.name]))
+        return out
 
     @property
     def class_names(self) -> list[str]:
@@ -53,6 +69,23 @@ def fit_tokenizer(inp: InputConfig, train: Split):
 def uses_wordpiece(inp: InputConfig) -> bool:
     """Pretrained encoders, and encoders started from a checkpoint (init_from), read its WordPiece ids."""
     return isinstance(inp.encoder, PretrainedConfig) or getattr(inp.encoder, "init_from", None) is not None
+
+
+def require_keras_hub(cfg: Config) -> None:
+    """Pretrained checkpoints are read by keras-hub, an optional extra: say so in one line if it is missing."""
+    needs = [(i, inp) for i, inp in enumerate(cfg.inputs) if uses_wordpiece(inp)]
+    if not needs:
+        return
+    from kerasclf import tf_guard
+
+    try:
+        with tf_guard.blocked():  # keras-hub imports TensorFlow when it can; kerasclf never needs it
+            import keras_hub  # noqa: F401
+    except ImportError:
+        i, inp = needs[0]
+        key = "preset" if isinstance(inp.encoder, PretrainedConfig) else "init_from"
+        raise UserError(f"inputs.{i}.encoder.{key}: a pretrained checkpoint needs keras-hub, which is not "
+                        "installed; install the extra: pip install 'kerasclf[hub]'") from None
 
 
 def load_tokenizer(inp: InputConfig, path):
@@ -92,12 +125,15 @@ def fit_tokenizers(cfg: Config, train: Split) -> dict:
 def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, progress: bool = True) -> Data:
     """Read the configured source and tokenize it; pass `tokenizers` to reuse a run's vocabulary."""
     if any(uses_wordpiece(inp) for inp in cfg.inputs):
+        require_keras_hub(cfg)
         from kerasclf.models import pretrained
 
         pretrained.load_all(cfg)
     raw = load_raw(cfg)
-    log.info("data: %d train, %d validation, %d test; classes %s",
-             len(raw.train), len(raw.validation), len(raw.test), raw.class_names)
+    counts = np.bincount(raw.train.labels, minlength=len(raw.class_names))
+    log.info("data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s", cfg.data.source,
+             len(raw.train), len(raw.validation), len(raw.test), len(raw.class_names),
+             ", ".join(f"{c} {n}" for c, n in zip(raw.class_names, counts)))
     start = time.perf_counter()
     if tokenizers is None:
         tokenizers = fit_tokenizers(cfg, raw.train)
@@ -113,4 +149,5 @@ def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, p
         validation=Batches(arrays["validation"], raw.validation.labels, t.batch_size),
         test=Batches(arrays["test"], raw.test.labels, t.batch_size),
         tokenize_seconds=seconds,
+        config=cfg,
     )

@@ -137,7 +137,7 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
 
     tf_guard.release()
     try:
-        import tensorflow as tf
+        tf = tf_guard.import_tensorflow()
         import tensorflow_datasets as tfds
     except ImportError:
         raise UserError(f"data.source: tfds:{name} needs tensorflow-datasets (pip install 'kerasclf[tfds]')") from None
@@ -245,6 +245,16 @@ def _label_mapping(rows_by_split: dict[str, list[dict]], cfg: Config) -> tuple[d
     return {k: i for i, k in enumerate(keys)}, keys
 
 
+def _column_key(cfg: Config, column: str) -> str:
+    """The --set path of the key that names `column` (inputs.0.column, or inputs.1.columns.0)."""
+    for i, inp in enumerate(cfg.inputs):
+        if inp.columns and column in inp.columns:
+            return f"inputs.{i}.columns.{inp.columns.index(column)}"
+        if not inp.columns and inp.column == column:
+            return f"inputs.{i}.column"
+    return "inputs"
+
+
 def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, cfg: Config) -> Split:
     key = cfg.data.label_column
     source = cfg.data.source
@@ -255,7 +265,7 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
         for c in [key, *columns]:
             if c not in row:
                 have = ", ".join(map(str, row.keys()))
-                what = "data.label_column" if c == key else "inputs[].column" + ("s" if any(c in (i.columns or []) for i in cfg.inputs) else "")
+                what = "data.label_column" if c == key else _column_key(cfg, c)
                 raise UserError(f"{what}: column {c!r} is not in the {split} rows of {source} (it has: {have})")
         texts = [("" if row[c] is None else str(row[c])) for c in columns]
         if any(not t.strip() for t in texts):

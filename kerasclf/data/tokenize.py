@@ -33,6 +33,7 @@ class WordTokenizer:
             raise ValueError("a WordTokenizer needs fixed-length padding, and truncation set unless head_tokens is given")
         self.max_length = pad["length"]
         self.head_tokens = None if head_tokens is None else min(head_tokens, self.max_length)
+        self._uncut = None  # a copy without truncation or padding, made when lengths() is first asked
 
     @classmethod
     def fit(cls, texts: list[str], cfg: TokenizerConfig, max_length: int) -> "WordTokenizer":
@@ -63,9 +64,9 @@ class WordTokenizer:
         out = np.zeros((len(texts), self.max_length), dtype=np.int32)
         bar = None
         if progress and len(texts) > CHUNK:
-            import keras
+            from kerasclf.progress import bar as progress_bar
 
-            bar = keras.utils.Progbar(len(texts), unit_name="text")
+            bar = progress_bar(len(texts))
         # encode_batch_fast skips character offsets, which ids do not need
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
         for start in range(0, len(texts), CHUNK):
@@ -77,6 +78,15 @@ class WordTokenizer:
             if bar is not None:
                 bar.update(start + len(chunk))
         return out
+
+    def lengths(self, texts: list[str]) -> np.ndarray:
+        """Tokens in each text before truncation (to tell the user a text was cut to max_length)."""
+        if self._uncut is None:
+            self._uncut = Tokenizer.from_str(self.tokenizer.to_str())
+            self._uncut.no_truncation()
+            self._uncut.no_padding()
+        encode = getattr(self._uncut, "encode_batch_fast", self._uncut.encode_batch)
+        return np.asarray([len(e.ids) for e in encode(list(texts), add_special_tokens=False)], dtype=np.int64)
 
     def _head_tail(self, ids: list[int]) -> list[int]:
         if len(ids) <= self.max_length:

@@ -79,9 +79,9 @@ class WordPieceTokenizer:
         pairs = n > 0 and not isinstance(texts[0], str)
         bar = None
         if progress and n > CHUNK:
-            import keras
+            from kerasclf.progress import bar as progress_bar
 
-            bar = keras.utils.Progbar(n, unit_name="text")
+            bar = progress_bar(n)
         for start in range(0, n, CHUNK):
             chunk = texts[start:start + CHUNK]
             if pairs:
@@ -99,6 +99,13 @@ class WordPieceTokenizer:
             if bar is not None:
                 bar.update(start + len(chunk))
         return ids, segments
+
+    def lengths(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> np.ndarray:
+        """Wordpieces in each text (with [CLS] and [SEP]) before truncation."""
+        if len(texts) and not isinstance(texts[0], str):
+            a, b = self._pieces([a for a, _ in texts]), self._pieces([b for _, b in texts])
+            return np.asarray([len(x) + len(y) + 3 for x, y in zip(a, b)], dtype=np.int64)
+        return np.asarray([len(x) + 2 for x in self._pieces(texts)], dtype=np.int64)
 
     @staticmethod
     def _round_robin(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:

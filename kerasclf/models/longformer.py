@@ -67,4 +67,4 @@ def encode(x, mask, inp: InputConfig):
 def _hub(inp: InputConfig):
     from kerasclf.models.pretrained import load_checkpoint
 
-    return load_checkpoint(inp.encoder.init_from, f"inputs[{inp.name}].encoder.init_from").backbone
+    return load_checkpoint(inp.encoder.init_from, f"encoder.init_from of input {inp.name!r}").backbone

@@ -63,6 +63,12 @@ class Classifier(keras.Model):
             if isinstance(layer, EmbeddingMixup):
                 layer.state = self._mix
 
+    def predict(self, x, *args, **kwargs):
+        if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+            raise TypeError("this model reads token ids, not strings: use model.predict(data.encode(texts)), "
+                            "or kerasclf.text_model(run_dir).predict(texts) for a trained run")
+        return super().predict(x, *args, **kwargs)
+
     def call(self, inputs, training=None, mask=None):
         if training and self.mixup_alpha > 0 and not self._mix.forced:
             batch = ops.shape(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0])[0]

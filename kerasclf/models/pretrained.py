@@ -72,7 +72,7 @@ def _where(inp: InputConfig, cfg=None) -> str:
         for i, other in enumerate(cfg.inputs):
             if other is inp:
                 return f"inputs.{i}.encoder.preset"
-    return f"inputs[{inp.name}].encoder.preset"
+    return f"encoder.preset of input {inp.name!r}"  # load_all(cfg) names the --set path first
 
 
 def _host(preset: str) -> str:
@@ -167,7 +167,10 @@ def load_all(cfg) -> None:
     """Load every pretrained input's checkpoint now: a bad preset fails before any data is read."""
     for i, inp in enumerate(cfg.inputs):
         if is_pretrained(inp):
-            load_checkpoint(inp.encoder.preset, f"inputs.{i}.encoder.preset")
+            hub = load_checkpoint(inp.encoder.preset, f"inputs.{i}.encoder.preset").backbone
+            if inp.max_length > hub.max_sequence_length:
+                raise UserError(f"inputs.{i}.max_length: {inp.max_length} is more than the "
+                                f"{hub.max_sequence_length} positions {inp.encoder.preset} was trained with")
         elif getattr(inp.encoder, "init_from", None) is not None:
             load_checkpoint(inp.encoder.init_from, f"inputs.{i}.encoder.init_from")
 
@@ -187,8 +190,8 @@ def branch(inp: InputConfig, mixup: bool) -> keras.Model:
     """{name: token ids, name__segments: segment ids} -> one feature vector per text, with the checkpoint's weights."""
     cfg: PretrainedConfig = inp.encoder
     hub = load_checkpoint(cfg.preset, _where(inp)).backbone
-    if inp.max_length > hub.max_sequence_length:
-        raise UserError(f"inputs[{inp.name}].max_length: {inp.max_length} is more than the "
+    if inp.max_length > hub.max_sequence_length:  # load_all(cfg) refuses this first, naming the --set path
+        raise UserError(f"max_length of input {inp.name!r}: {inp.max_length} is more than the "
                         f"{hub.max_sequence_length} positions {cfg.preset} was trained with")
     dropout = 0.0 if cfg.freeze else (hub.dropout if cfg.dropout is None else cfg.dropout)
     hidden = hub.hidden_dim
