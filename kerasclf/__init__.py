@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from kerasclf import tf_guard  # noqa: E402  (reads whether the user set TF_CPP_MIN_LOG_LEVEL)
+from kerasclf import tf_guard  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own logging, once it reads it
 if os.environ["KERAS_BACKEND"] == "tensorflow" and "tensorflow" not in sys.modules:

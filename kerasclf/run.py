@@ -155,7 +155,7 @@ class Run:
             for j, n in enumerate(lengths):
                 if n > inp.max_length:
                     which = f"{inp.name}: " if len(self.config.inputs) > 1 else ""
-                    notes[j].append(f"{which}the text was cut to {inp.max_length} {unit} of {int(n)} "
+                    notes[j].append(f"{which}the text was cut to {inp.max_length:,} {unit} of {int(n):,} "
                                     f"(truncation: {inp.tokenizer.truncation}); the rest was not read")
         return ["; ".join(n) for n in notes]
 

@@ -16,8 +16,9 @@ import sys
 
 # TensorFlow's start-up lines (no CUDA driver found, cuInit failed, oneDNN notes) are written by its
 # C++ logging to the process's stderr before TF_CPP_MIN_LOG_LEVEL is read; they are hidden unless
-# the user set that variable (to see them: TF_CPP_MIN_LOG_LEVEL=0)
-USER_WANTS_TF_LOGS = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+# the user asks for TensorFlow's info or warning lines (TF_CPP_MIN_LOG_LEVEL=0 or 1). kerasclf
+# itself sets 2, which child processes inherit: that still hides them.
+USER_WANTS_TF_LOGS = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() in ("0", "1")
 
 
 def _lazy_tf():

@@ -105,7 +105,7 @@ def test_inputs_reading_different_columns_take_a_dict_or_name_equals_text(tmp_pa
 
 
 @pytest.mark.parametrize("args,expect", [
-    (["--set", "inputs.0.column=nope"], "inputs[].column: column 'nope' is not in the train rows"),
+    (["--set", "inputs.0.column=nope"], "inputs.0.column: column 'nope' is not in the train rows"),
     (["--config", "configs/imdb_cnn.yaml", "--config", "configs/imdb_cnn.yaml"],
      "inputs.1.name: duplicate input name 'cnn'"),
 ])

@@ -43,6 +43,11 @@ def test_training_on_the_sample_writes_every_artifact(sample_run):
     assert len(preds) == 500 and set(preds[0]) == {"text", "label", "predicted", "correct", "p_neg", "p_pos"}
     acc = np.mean([int(r["correct"]) for r in preds])
     assert acc == pytest.approx(m["test"]["accuracy"])
+    import matplotlib.image
+
+    for png in ("training_curves.png", "confusion_matrix.png"):  # large enough to read the numbers
+        height, width = matplotlib.image.imread(sample_run / png).shape[:2]
+        assert height >= 500 and width >= 600, (png, height, width)
 
 
 def test_model_file_holds_the_weights_without_the_optimizer_state(sample_run):
@@ -188,6 +193,21 @@ def test_notebook_snippet_from_the_readme():
     finally:
         os.chdir(cwd)
     assert "model" in scope and scope["history"].history["loss"]
+    model, data, clf = scope["model"], scope["data"], scope["clf"]
+    with pytest.raises(TypeError, match=r"data\.encode\(texts\).*kerasclf\.text_model"):
+        model.predict(["raw text"])
+    probs = clf.predict(["A wonderful, moving film.", "Dull."])
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(axis=1), 1)
+    logits = model.predict(data.encode(["A wonderful, moving film."]), verbose=0)
+    assert np.allclose(np.exp(logits) / np.exp(logits).sum(), probs[:1], atol=1e-5)
+
+
+def test_text_model_of_a_run_folder_takes_strings(sample_run):
+    run = kerasclf.load_run(sample_run)
+    clf = kerasclf.text_model(sample_run)
+    texts = ["A wonderful, moving film.", "Dull and far too long."]
+    np.testing.assert_allclose(clf.predict(texts), run.predict_proba(texts))
+    assert clf.class_names == ["neg", "pos"] and clf(texts).shape == (2, 2)
 
 
 def _trained_dirs(out):
