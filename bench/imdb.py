@@ -7,6 +7,7 @@
 Records test accuracy and macro F1, epochs, seconds per epoch, tokenization seconds and peak memory
 (max resident set size of this process), with the date, machine and command.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,23 @@ def settings(cfg) -> str:
     """The settings that tell one row from another: length, encoder, schedule."""
     parts = []
     for inp in cfg.inputs:
-        enc = {k: (Path(v).name if k in ("preset", "init_from") and v else v)
-               for k, v in vars(inp.encoder).items() if k != "type"}
-        parts.append(f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}")
+        enc = {
+            k: (Path(v).name if k in ("preset", "init_from") and v else v)
+            for k, v in vars(inp.encoder).items()
+            if k != "type"
+        }
+        parts.append(
+            f"{inp.name}: {inp.encoder.type} {enc}, max_length {inp.max_length}, vocab {inp.tokenizer.max_tokens}"
+        )
     t = cfg.train
-    extra = "".join([f", mixup {t.mixup_alpha}" if t.mixup_alpha else "", f", ema {t.ema}" if t.ema else "",
-                     f", validation {cfg.data.validation}", f", seed {t.seed}"])
+    extra = "".join(
+        [
+            f", mixup {t.mixup_alpha}" if t.mixup_alpha else "",
+            f", ema {t.ema}" if t.ema else "",
+            f", validation {cfg.data.validation}",
+            f", seed {t.seed}",
+        ]
+    )
     parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}{extra}")
     return "; ".join(parts).replace("|", "/")
 
@@ -53,8 +65,10 @@ def main():
     accuracies = [one_run(args, [f"train.seed={s}"] if s is not None else []) for s in (args.seeds or [None])]
     if len(accuracies) > 1:
         mean = sum(accuracies) / len(accuracies)
-        print(f"seeds {args.seeds}: test accuracy mean {100 * mean:.2f}%, min {100 * min(accuracies):.2f}%, "
-              f"max {100 * max(accuracies):.2f}%")
+        print(
+            f"seeds {args.seeds}: test accuracy mean {100 * mean:.2f}%, min {100 * min(accuracies):.2f}%, "
+            f"max {100 * max(accuracies):.2f}%"
+        )
 
 
 def one_run(args, seed_override: list[str]) -> float:
@@ -62,20 +76,56 @@ def one_run(args, seed_override: list[str]) -> float:
     run_dir = train(cfg, args.output_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # with --seeds: the peak of all runs so far
-    row = [date.today().isoformat(), cfg.name, settings(cfg), f"{100 * m['test']['accuracy']:.2f}%", f"{m['test']['f1_macro']:.4f}",
-           f"{m['epochs_run']} (best {m['best_epoch']})", f"{m['seconds_per_epoch']:.1f}",
-           f"{m['tokenize_seconds']:.1f}", f"{peak_gib:.2f}", machine(), f"`{command()}`"]
+    row = [
+        date.today().isoformat(),
+        cfg.name,
+        settings(cfg),
+        f"{100 * m['test']['accuracy']:.2f}%",
+        f"{m['test']['f1_macro']:.4f}",
+        f"{m['epochs_run']} (best {m['best_epoch']})",
+        f"{m['seconds_per_epoch']:.1f}",
+        f"{m['tokenize_seconds']:.1f}",
+        f"{peak_gib:.2f}",
+        machine(),
+        f"`{command()}`",
+    ]
     kinds = {i.encoder.type for i in cfg.inputs}
-    section = ("IMDB, full 25k train / 25k test (issue 5: combined models)" if len(cfg.inputs) > 1 else
-               "IMDB, full 25k train / 25k test (issue 4: pretrained backbones)" if "pretrained" in kinds or any(
-                   getattr(i.encoder, "init_from", None) for i in cfg.inputs) else
-               "IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)")
-    row[2] += f"; cached features: {', '.join(m.get('cached_features') or []) or 'none'}" if "pretrained" in kinds else ""
-    append(section,
-           ["date", "config", "settings", "test accuracy", "test F1 macro", "epochs", "s/epoch", "tokenize s", "peak RSS GiB",
-            "machine", "command"], row)
-    print(json.dumps({"run": str(run_dir), "test": {k: m["test"][k] for k in ("accuracy", "f1_macro")},
-                      "seconds_per_epoch": m["seconds_per_epoch"]}))
+    section = (
+        "IMDB, full 25k train / 25k test (issue 5: combined models)"
+        if len(cfg.inputs) > 1
+        else "IMDB, full 25k train / 25k test (issue 4: pretrained backbones)"
+        if "pretrained" in kinds or any(getattr(i.encoder, "init_from", None) for i in cfg.inputs)
+        else "IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)"
+    )
+    row[2] += (
+        f"; cached features: {', '.join(m.get('cached_features') or []) or 'none'}" if "pretrained" in kinds else ""
+    )
+    append(
+        section,
+        [
+            "date",
+            "config",
+            "settings",
+            "test accuracy",
+            "test F1 macro",
+            "epochs",
+            "s/epoch",
+            "tokenize s",
+            "peak RSS GiB",
+            "machine",
+            "command",
+        ],
+        row,
+    )
+    print(
+        json.dumps(
+            {
+                "run": str(run_dir),
+                "test": {k: m["test"][k] for k in ("accuracy", "f1_macro")},
+                "seconds_per_epoch": m["seconds_per_epoch"],
+            }
+        )
+    )
     return m["test"]["accuracy"]
 
 

@@ -12,6 +12,7 @@ pip's cache is off (PIP_NO_CACHE_DIR=1), so every run downloads or unpacks every
 what sets the time on a machine that downloads them (a laptop), where these machines read most
 from a local wheel folder. Rows go to bench/RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,23 +37,24 @@ def _du_mb(path: Path) -> int:
 
 
 def _packages(venv: Path) -> tuple[int, bool]:
-    out = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
-                         capture_output=True, text=True).stdout.splitlines()
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
+    ).stdout.splitlines()
     return len(out), any(line.lower().startswith("tensorflow==") for line in out)
 
 
 def _timed(cmd: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                       env={**os.environ, "PIP_NO_CACHE_DIR": "1"})
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PIP_NO_CACHE_DIR": "1"})
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
     return time.perf_counter() - start
 
 
 def measure(rev: str, when: str, where: str) -> None:
-    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "kerasclf"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
@@ -63,8 +65,21 @@ def measure(rev: str, when: str, where: str) -> None:
         seconds = _timed(["make", "train"], clone)
         venv = clone / ".venv"
         count, tf = _packages(venv)
-        append(SECTION, COLUMNS, [when, sha, "`make train` (set-up + default run)", f"{seconds:.0f}",
-                                  _du_mb(venv), count, "yes" if tf else "no", where, command()])
+        append(
+            SECTION,
+            COLUMNS,
+            [
+                when,
+                sha,
+                "`make train` (set-up + default run)",
+                f"{seconds:.0f}",
+                _du_mb(venv),
+                count,
+                "yes" if tf else "no",
+                where,
+                command(),
+            ],
+        )
         has_dev_target = "installed-dev" in (clone / "Makefile").read_text()
         if has_dev_target:
             seconds = _timed(["make", ".venv/.installed-dev"], clone)
@@ -73,22 +88,29 @@ def measure(rev: str, when: str, where: str) -> None:
             step = None
         if step:
             count, tf = _packages(venv)
-            append(SECTION, COLUMNS, [when, sha, step, f"{seconds:.0f}", _du_mb(venv), count,
-                                      "yes" if tf else "no", where, command()])
+            append(
+                SECTION,
+                COLUMNS,
+                [when, sha, step, f"{seconds:.0f}", _du_mb(venv), count, "yes" if tf else "no", where, command()],
+            )
         shutil.rmtree(venv, ignore_errors=True)
 
 
 def wheels(when: str, where: str) -> None:
     """MB of wheels `make train` and `make test` have pip fetch, the CPU torch wheel included."""
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         for step, spec in (("wheels for `make train`", "."), ("wheels for `make test` (all of them)", ".[dev]")):
             folder = Path(tmp) / spec
             _timed([sys.executable, "-m", "pip", "download", "-q", "-d", str(folder), "torch==2.13.0", spec], ROOT)
             mb = _du_mb(folder)
-            append(SECTION, COLUMNS, [when, sha, step, "-", f"{mb} (download)", len(list(folder.iterdir())),
-                                      "-", where, command()])
+            append(
+                SECTION,
+                COLUMNS,
+                [when, sha, step, "-", f"{mb} (download)", len(list(folder.iterdir())), "-", where, command()],
+            )
 
 
 def main() -> int:

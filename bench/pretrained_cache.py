@@ -8,6 +8,7 @@ once per split, then the head trains on the cache) and once without (the frozen 
 every step). Records seconds per epoch of both, the one-off feature time, and both runs' metrics,
 which must be equal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,29 +48,70 @@ def main():
     os.environ["KERASCLF_CACHE"] = tempfile.mkdtemp(prefix="kerasclf-bench-cache-")  # a cold cache
     results = {}
     for cache in (True, False):
-        cfg = kerasclf.load_config("configs/imdb_bert_frozen.yaml", overrides=[
-            f"data.source={files['train']}", f"data.test={files['test']}", f"inputs.0.encoder.preset={args.preset}",
-            f"inputs.0.max_length={args.max_length}", f"train.epochs={args.epochs}", "train.early_stopping=null",
-            f"train.cache_features={str(cache).lower()}"])
+        cfg = kerasclf.load_config(
+            "configs/imdb_bert_frozen.yaml",
+            overrides=[
+                f"data.source={files['train']}",
+                f"data.test={files['test']}",
+                f"inputs.0.encoder.preset={args.preset}",
+                f"inputs.0.max_length={args.max_length}",
+                f"train.epochs={args.epochs}",
+                "train.early_stopping=null",
+                f"train.cache_features={str(cache).lower()}",
+            ],
+        )
         run_dir = train(cfg, out)
         m = json.loads((run_dir / "metrics.json").read_text())
         log = (run_dir / "train.log").read_text()
-        feature_s = sum(float(line.rsplit(" in ", 1)[1].split(" s")[0]) for line in log.splitlines()
-                        if "features in" in line)
+        feature_s = sum(
+            float(line.rsplit(" in ", 1)[1].split(" s")[0]) for line in log.splitlines() if "features in" in line
+        )
         results[cache] = (m, feature_s)
     (mc, fs), (ml, _) = results[True], results[False]
     same = all(mc[s]["accuracy"] == ml[s]["accuracy"] for s in ("validation", "test"))
     ratio = ml["seconds_per_epoch"] / mc["seconds_per_epoch"]
-    append("Frozen MiniLM: cached features against running the backbone (issue 4)",
-           ["date", "data", "max_length", "epochs", "s/epoch cached", "s/epoch backbone", "speed-up",
-            "features once (all splits) s", "test accuracy cached / backbone", "same metrics", "machine", "command"],
-           [date.today().isoformat(), f"IMDB {args.train} train (10% carved for validation) / {args.test} test",
-            args.max_length, args.epochs, f"{mc['seconds_per_epoch']:.2f}", f"{ml['seconds_per_epoch']:.1f}",
-            f"{ratio:.0f}x", f"{fs:.1f}",
+    append(
+        "Frozen MiniLM: cached features against running the backbone (issue 4)",
+        [
+            "date",
+            "data",
+            "max_length",
+            "epochs",
+            "s/epoch cached",
+            "s/epoch backbone",
+            "speed-up",
+            "features once (all splits) s",
+            "test accuracy cached / backbone",
+            "same metrics",
+            "machine",
+            "command",
+        ],
+        [
+            date.today().isoformat(),
+            f"IMDB {args.train} train (10% carved for validation) / {args.test} test",
+            args.max_length,
+            args.epochs,
+            f"{mc['seconds_per_epoch']:.2f}",
+            f"{ml['seconds_per_epoch']:.1f}",
+            f"{ratio:.0f}x",
+            f"{fs:.1f}",
             f"{100 * mc['test']['accuracy']:.2f}% / {100 * ml['test']['accuracy']:.2f}%",
-            "yes" if same else "NO", machine(), f"`{command()}`"])
-    print(json.dumps({"cached_s_per_epoch": mc["seconds_per_epoch"], "backbone_s_per_epoch": ml["seconds_per_epoch"],
-                      "ratio": ratio, "same_metrics": same, "test_accuracy": mc["test"]["accuracy"]}))
+            "yes" if same else "NO",
+            machine(),
+            f"`{command()}`",
+        ],
+    )
+    print(
+        json.dumps(
+            {
+                "cached_s_per_epoch": mc["seconds_per_epoch"],
+                "backbone_s_per_epoch": ml["seconds_per_epoch"],
+                "ratio": ratio,
+                "same_metrics": same,
+                "test_accuracy": mc["test"]["accuracy"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

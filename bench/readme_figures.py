@@ -9,6 +9,7 @@ sample), classifies the README's example texts with `python -m kerasclf.predict`
 and puts the outputs and the run's test accuracy where the README shows them. A seeded CPU run
 gives the same figures every time; tests/test_readme.py runs the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,7 @@ def render(text: str, values: dict[str, str]) -> str:
         if len(found) != 1:
             raise SystemExit(f"README.md: the {name} figure ({pattern}) is found {len(found)} times, expected once")
         m = found[0]
-        text = text[: m.start(1)] + values[name] + text[m.end(1):]
+        text = text[: m.start(1)] + values[name] + text[m.end(1) :]
     return text
 
 

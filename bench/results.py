@@ -1,11 +1,11 @@
 """Append measured numbers to bench/RESULTS.md: one table per benchmark, a row per run."""
+
 from __future__ import annotations
 
 import os
 import platform
 import shlex
 import sys
-from datetime import date
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -20,9 +20,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import kerasclf  # noqa: F401 - sets KERAS_BACKEND=torch unless the caller chose one
     import keras
     import torch
+
+    import kerasclf  # noqa: F401 - sets KERAS_BACKEND=torch unless the caller chose one
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU {cpu}, {os.cpu_count()} cores"
     return f"{dev}; torch {torch.__version__}, keras {keras.__version__}, backend {keras.backend.backend()}"
@@ -34,7 +35,12 @@ def command() -> str:
 
 def append(section: str, columns: list[str], row: list) -> None:
     """Add `row` to the table under `## section`, creating the section (and file) when missing."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEvery number here was written by a script under bench/; each row names its date, machine and command.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmark results\n\nEvery number here was written by a script under bench/; "
+        "each row names its date, machine and command.\n"
+    )
     line = "| " + " | ".join(str(v) for v in row) + " |"
     head = f"## {section}"
     if head not in text:

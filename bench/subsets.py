@@ -1,5 +1,6 @@
 """Balanced, seeded IMDB subsets written as JSONL files, so that benchmarks (and other frameworks)
 read exactly the same reviews."""
+
 from __future__ import annotations
 
 import json

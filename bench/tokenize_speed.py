@@ -4,6 +4,7 @@
 
 Reading the archive is not counted; learning the vocabulary and encoding to max_length are.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,21 @@ def main():
         if best is None or t2 - t0 < best[0] + best[1]:
             best = (t1 - t0, t2 - t1)
     n_tokens = int((ids != 0).sum())
-    append("Word tokenizer, 25,000 IMDB training reviews (issue 2)",
-           ["date", "config", "max_length", "vocabulary s", "encode s", "total s", "tokens kept", "machine", "command"],
-           [date.today().isoformat(), cfg.name, inp.max_length, f"{best[0]:.2f}", f"{best[1]:.2f}",
-            f"{sum(best):.2f}", n_tokens, machine(), f"`{command()}` (best of {args.repeat})"])
+    append(
+        "Word tokenizer, 25,000 IMDB training reviews (issue 2)",
+        ["date", "config", "max_length", "vocabulary s", "encode s", "total s", "tokens kept", "machine", "command"],
+        [
+            date.today().isoformat(),
+            cfg.name,
+            inp.max_length,
+            f"{best[0]:.2f}",
+            f"{best[1]:.2f}",
+            f"{sum(best):.2f}",
+            n_tokens,
+            machine(),
+            f"`{command()}` (best of {args.repeat})",
+        ],
+    )
     print(f"vocabulary {best[0]:.2f} s, encode {best[1]:.2f} s, total {sum(best):.2f} s for {len(texts)} reviews")
 
 

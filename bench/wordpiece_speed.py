@@ -5,6 +5,7 @@
 Counts building the tokenizer from vocab.txt and encoding (head_tail truncation, [CLS]/[SEP],
 padding to 512); reading the archive is not counted. Checks that TensorFlow was never imported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,18 +38,37 @@ def main():
     best, ids = None, None
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        tok = WordPieceTokenizer.from_vocab(Path(args.preset) / "vocab.txt", max_length=args.max_length,
-                                            truncation="head_tail", head_tokens=128)
+        tok = WordPieceTokenizer.from_vocab(
+            Path(args.preset) / "vocab.txt", max_length=args.max_length, truncation="head_tail", head_tokens=128
+        )
         ids, _ = tok.encode(texts)
         seconds = time.perf_counter() - t0
         best = seconds if best is None else min(best, seconds)
     truncated = float(((ids != 0).sum(axis=1) == args.max_length).mean())
     assert "tensorflow" not in sys.modules, "TensorFlow was imported"
-    append("WordPiece tokenizer, 25,000 IMDB training reviews (issue 4)",
-           ["date", "checkpoint", "max_length", "seconds", "reviews cut to max_length", "TensorFlow imported",
-            "machine", "command"],
-           [date.today().isoformat(), Path(args.preset).name, args.max_length, f"{best:.2f}", f"{100 * truncated:.1f}%",
-            "no", machine(), f"`{command()}` (best of {args.repeat})"])
+    append(
+        "WordPiece tokenizer, 25,000 IMDB training reviews (issue 4)",
+        [
+            "date",
+            "checkpoint",
+            "max_length",
+            "seconds",
+            "reviews cut to max_length",
+            "TensorFlow imported",
+            "machine",
+            "command",
+        ],
+        [
+            date.today().isoformat(),
+            Path(args.preset).name,
+            args.max_length,
+            f"{best:.2f}",
+            f"{100 * truncated:.1f}%",
+            "no",
+            machine(),
+            f"`{command()}` (best of {args.repeat})",
+        ],
+    )
     print(f"{best:.2f} s for {len(texts)} reviews; {100 * truncated:.1f}% cut to {args.max_length}")
 
 

@@ -3,6 +3,7 @@
 The same as `python -m kerasclf.demo`; see kerasclf/demo.py for the app and its API
 (/classify, /classify_batch). With no --run it serves the newest finished run under runs/.
 """
+
 import sys
 
 from kerasclf.demo import main

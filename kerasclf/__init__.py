@@ -8,6 +8,7 @@
 
 Keras runs on PyTorch unless KERAS_BACKEND says otherwise.
 """
+
 import os
 import sys
 
@@ -26,6 +27,16 @@ from kerasclf.errors import UserError  # noqa: E402
 from kerasclf.models.build import build_model  # noqa: E402
 from kerasclf.run import Run, TextModel, load_run, text_model  # noqa: E402
 
-__all__ = ["Config", "Data", "Run", "TextModel", "UserError", "build_model", "load_config", "load_data", "load_run",
-           "text_model"]
+__all__ = [
+    "Config",
+    "Data",
+    "Run",
+    "TextModel",
+    "UserError",
+    "build_model",
+    "load_config",
+    "load_data",
+    "load_run",
+    "text_model",
+]
 __version__ = "0.1.0"

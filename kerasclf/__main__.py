@@ -1,4 +1,5 @@
 """`python -m kerasclf` is `python -m kerasclf.train`."""
+
 import sys
 
 from kerasclf.train import main

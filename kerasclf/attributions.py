@@ -13,6 +13,7 @@ word pair or triple is scaled too and credited to its last word), a pretrained b
 Gradients need the torch backend (the default); `available()` says whether they can be had, and
 the demo falls back to occlusion where they cannot.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,12 @@ def embedding_layer(model: keras.Model, name: str):
         if owner is None:
             continue
         # `_token_and_bigram`: the same layer in run folders written before ngram_order existed
-        for layer_name in (f"{name}_token_and_ngram", f"{name}_token_and_bigram", f"{name}_embedding",
-                           "token_embedding"):
+        for layer_name in (
+            f"{name}_token_and_ngram",
+            f"{name}_token_and_bigram",
+            f"{name}_embedding",
+            "token_embedding",
+        ):
             try:
                 return owner.get_layer(layer_name)
             except ValueError:
@@ -78,8 +83,9 @@ def _scaled_embeddings(layers: dict, alphas):
             del layer.call  # back to the class's own call
 
 
-def integrated_gradients(run, item, target: int, steps: int = 16, specials: bool = False
-                         ) -> dict[str, list[tuple[str, float]]]:
+def integrated_gradients(
+    run, item, target: int, steps: int = 16, specials: bool = False
+) -> dict[str, list[tuple[str, float]]]:
     """{input name: [(token, attribution), ...]} for one item (a text, or a dict for several inputs).
     WordPiece's [CLS] and [SEP] are left out unless `specials` (they carry a share of the total)."""
     import torch

@@ -1,5 +1,6 @@
 """The Keras callbacks a run trains with, and the two kerasclf adds (epochs counted from 1 in
 history.csv, and one line per epoch in train.log)."""
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,7 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.start if self.start else float("nan")
-        values = ", ".join(f"{k} {float(v):.4f}" for k, v in sorted((logs or {}).items())
-                           if k != "learning_rate")
+        values = ", ".join(f"{k} {float(v):.4f}" for k, v in sorted((logs or {}).items()) if k != "learning_rate")
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.epochs, values, seconds)
 
 
@@ -65,9 +65,14 @@ def training_callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) 
         HistoryCSV(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.weights.h5"),
+            monitor=monitor,
+            mode=mode,
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far,
+        ),
         *([stopping] if stopping else []),
         RandomState(run_dir / "backup", stopping),
         EpochLog(cfg.train.epochs),

@@ -1,4 +1,5 @@
 """What the command-line entry points share: logging, and user errors as one line with exit code 2."""
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@
 Several files merge left to right: later values win, and `inputs` lists concatenate, so a
 combined model is made from single-input configs. Every error is a `UserError` naming the key.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -24,12 +25,12 @@ from kerasclf.errors import UserError
 @dataclass
 class DataConfig:
     source: str = "sample"  # sample | tfds:NAME | aclImdb folder or .tar.gz | .csv/.tsv/.jsonl
-    test: Optional[Union[str, float]] = None  # a second file, or a fraction carved from train
-    validation: Union[float, str] = 0.1  # a fraction carved from train (seeded), or a file
+    test: str | float | None = None  # a second file, or a fraction carved from train
+    validation: float | str = 0.1  # a fraction carved from train (seeded), or a file
     label_column: str = "label"
-    class_names: Optional[list[str]] = None  # display names for integer labels 0..n-1
+    class_names: list[str] | None = None  # display names for integer labels 0..n-1
     drop_empty: bool = False  # drop rows whose text is empty instead of stopping
-    limit: Optional[int] = None  # use at most this many training rows (quick runs)
+    limit: int | None = None  # use at most this many training rows (quick runs)
 
 
 @dataclass
@@ -115,7 +116,7 @@ class LongformerConfig(TransformerConfig):
     global_tokens: list[int] = field(default_factory=lambda: [0])  # positions; [CLS] is 0 with cls pooling
     # start from a BERT-architecture checkpoint (as `pretrained`'s preset): its WordPiece vocabulary, its
     # sizes (embedding_dim, layers, heads, ff_dim; post-norm) and weights, positions repeated to max_length
-    init_from: Optional[str] = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -127,20 +128,25 @@ class PretrainedConfig:
     preset: str = ""
     freeze: bool = False  # keep the backbone's weights fixed (and cache its features when possible)
     pooling: Literal["cls", "pooled", "mean"] = "pooled"  # [CLS] vector, BERT's pooler (dense+tanh on it), or mean
-    learning_rate: Optional[float] = None  # the backbone's peak rate when fine-tuning (default: train.learning_rate)
-    dropout: Optional[float] = None  # default: the checkpoint's own (0.1 for BERT); a frozen backbone uses none
+    learning_rate: float | None = None  # the backbone's peak rate when fine-tuning (default: train.learning_rate)
+    dropout: float | None = None  # default: the checkpoint's own (0.1 for BERT); a frozen backbone uses none
 
 
-ENCODER_CONFIGS: dict[str, type] = {"cnn": CNNConfig, "rnn": RNNConfig, "transformer": TransformerConfig,
-                                    "local_transformer": LocalTransformerConfig, "longformer": LongformerConfig,
-                                    "pretrained": PretrainedConfig}
+ENCODER_CONFIGS: dict[str, type] = {
+    "cnn": CNNConfig,
+    "rnn": RNNConfig,
+    "transformer": TransformerConfig,
+    "local_transformer": LocalTransformerConfig,
+    "longformer": LongformerConfig,
+    "pretrained": PretrainedConfig,
+}
 
 
 @dataclass
 class InputConfig:
     name: str = "text"
     column: str = "text"
-    columns: Optional[list[str]] = None  # two text columns read as a pair, [CLS] a [SEP] b [SEP] (pretrained only)
+    columns: list[str] | None = None  # two text columns read as a pair, [CLS] a [SEP] b [SEP] (pretrained only)
     max_length: int = 256
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     encoder: Any = field(default_factory=CNNConfig)  # one of ENCODER_CONFIGS, chosen by `type`
@@ -178,12 +184,16 @@ class TrainConfig:
     schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_ratio: float = 0.0  # fraction of all steps spent warming up (linear and cosine)
     weight_decay: float = 0.01
-    clipnorm: Optional[float] = 1.0
-    early_stopping: Optional[EarlyStoppingConfig] = field(default_factory=EarlyStoppingConfig)
+    clipnorm: float | None = 1.0
+    early_stopping: EarlyStoppingConfig | None = field(default_factory=EarlyStoppingConfig)
     mixup_alpha: float = 0.0  # > 0: mixup on the embeddings of every input (Zhang et al. 2018)
-    ema: Optional[float] = None  # e.g. 0.99: validate, checkpoint and keep an exponential moving average of the weights
-    cache_features: bool = True  # frozen pretrained inputs, mixup off: run the backbone once per split, train on its outputs
-    precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"  # auto: bfloat16 on a GPU when a backbone is fine-tuned
+    ema: float | None = None  # e.g. 0.99: validate, checkpoint and keep an exponential moving average of the weights
+    cache_features: bool = (
+        True  # frozen pretrained inputs, mixup off: run the backbone once per split, train on its outputs
+    )
+    precision: Literal["auto", "float32", "mixed_bfloat16"] = (
+        "auto"  # auto: bfloat16 on a GPU when a backbone is fine-tuned
+    )
     seed: int = 42
 
 
@@ -249,7 +259,9 @@ def apply_override(tree: dict, assignment: str) -> None:
         where = ".".join(keys[: i + 1])
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
-                raise UserError(f"--set {path}: '{where}' needs an index below {len(node)} (the list has {len(node)} items)")
+                raise UserError(
+                    f"--set {path}: '{where}' needs an index below {len(node)} (the list has {len(node)} items)"
+                )
             if last:
                 node[int(key)] = value
             else:
@@ -360,9 +372,8 @@ def _build(tp, value, path: str):
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    elif tp is bool or tp is str:
-        if isinstance(value, tp):
-            return value
+    elif (tp is bool or tp is str) and isinstance(value, tp):
+        return value
     raise UserError(f"{label}: expected {_typename(tp)}, got {value!r}")
 
 
@@ -399,32 +410,52 @@ def _check(cfg: Config) -> None:
             raise UserError(f"{where}.max_length: expected an integer >= 1, got {inp.max_length}")
         pretrained = isinstance(inp.encoder, PretrainedConfig)
         if inp.columns is not None and (len(inp.columns) != 2 or not pretrained):
-            raise UserError(f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
-                            f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}")
-        if inp.tokenizer.truncation == "head_tail" and not pretrained and not 0 <= inp.tokenizer.head_tokens <= inp.max_length:
-            raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length} (max_length), "
-                            f"got {inp.tokenizer.head_tokens}")
+            raise UserError(
+                f"{where}.columns: expected two text columns [a, b] read as a pair by a pretrained "
+                f"encoder, got {inp.columns!r} with encoder type {inp.encoder.type!r}"
+            )
+        if (
+            inp.tokenizer.truncation == "head_tail"
+            and not pretrained
+            and not 0 <= inp.tokenizer.head_tokens <= inp.max_length
+        ):
+            raise UserError(
+                f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length} (max_length), "
+                f"got {inp.tokenizer.head_tokens}"
+            )
         if pretrained:
             if inp.max_length < 3 + (inp.columns is not None):
-                raise UserError(f"{where}.max_length: expected at least 4 wordpieces for a pair, 3 for one text, "
-                                f"got {inp.max_length}")
+                raise UserError(
+                    f"{where}.max_length: expected at least 4 wordpieces for a pair, 3 for one text, "
+                    f"got {inp.max_length}"
+                )
             if inp.tokenizer.truncation == "head_tail" and not 0 <= inp.tokenizer.head_tokens <= inp.max_length - 2:
-                raise UserError(f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
-                                f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}")
+                raise UserError(
+                    f"{where}.tokenizer.head_tokens: expected 0..{inp.max_length - 2} "
+                    f"(max_length minus [CLS] and [SEP]), got {inp.tokenizer.head_tokens}"
+                )
         for key in ("word_dropout", "ngram_buckets"):
             if getattr(inp.encoder, key, 0) and getattr(inp.encoder, "init_from", None) is not None:
-                raise UserError(f"{where}.encoder.{key}: not available with init_from (a checkpoint's vocabulary "
-                                f"and embeddings); expected 0, got {getattr(inp.encoder, key)}")
+                raise UserError(
+                    f"{where}.encoder.{key}: not available with init_from (a checkpoint's vocabulary "
+                    f"and embeddings); expected 0, got {getattr(inp.encoder, key)}"
+                )
         buckets = getattr(inp.encoder, "ngram_buckets", 0)
         if getattr(inp.encoder, "ngram_order", 2) != 2 and not buckets:
-            raise UserError(f"{where}.encoder.ngram_order: {inp.encoder.ngram_order} needs ngram_buckets > 0 "
-                            f"(the rows its n-grams are hashed into), got ngram_buckets {buckets}")
+            raise UserError(
+                f"{where}.encoder.ngram_order: {inp.encoder.ngram_order} needs ngram_buckets > 0 "
+                f"(the rows its n-grams are hashed into), got ngram_buckets {buckets}"
+            )
         if buckets and inp.tokenizer.max_tokens > NGRAM_MAX_VOCAB:
-            raise UserError(f"{where}.tokenizer.max_tokens: with ngram_buckets (word n-grams hashed in int32), "
-                            f"expected at most {NGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}")
-        if buckets and not 2 <= buckets <= inp.tokenizer.max_tokens ** 2:
-            raise UserError(f"{where}.encoder.ngram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens ** 2} "
-                            f"rows (at most max_tokens squared), got {buckets}")
+            raise UserError(
+                f"{where}.tokenizer.max_tokens: with ngram_buckets (word n-grams hashed in int32), "
+                f"expected at most {NGRAM_MAX_VOCAB}, got {inp.tokenizer.max_tokens}"
+            )
+        if buckets and not 2 <= buckets <= inp.tokenizer.max_tokens**2:
+            raise UserError(
+                f"{where}.encoder.ngram_buckets: expected 0 (off) or 2..{inp.tokenizer.max_tokens**2} "
+                f"rows (at most max_tokens squared), got {buckets}"
+            )
         for key in ("word_dropout", "embedding_dropout", "dropout", "attention_dropout"):
             rate = getattr(inp.encoder, key, 0) or 0
             if not 0 <= rate < 1:
@@ -439,11 +470,15 @@ def _check(cfg: Config) -> None:
                 raise UserError(f"{where}.encoder.{key}: expected an integer >= {least}, got {getattr(enc, key)}")
         if isinstance(enc, TransformerConfig) and enc.layers == 0:
             if getattr(enc, "init_from", None) is not None:
-                raise UserError(f"{where}.encoder.layers: with init_from the blocks come from the checkpoint; "
-                                f"expected the default, got 0")
+                raise UserError(
+                    f"{where}.encoder.layers: with init_from the blocks come from the checkpoint; "
+                    f"expected the default, got 0"
+                )
             if enc.pooling == "cls":
-                raise UserError(f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
-                                "at least 1 with pooling cls, or pooling avg, max or max_mean")
+                raise UserError(
+                    f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
+                    "at least 1 with pooling cls, or pooling avg, max or max_mean"
+                )
         if isinstance(enc, CNNConfig) and (not enc.kernel_sizes or min(enc.kernel_sizes) < 1):
             raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
         if isinstance(enc, TransformerConfig):
@@ -451,15 +486,19 @@ def _check(cfg: Config) -> None:
                 if getattr(enc, key) < 1:
                     raise UserError(f"{where}.encoder.{key}: expected an integer >= 1, got {getattr(enc, key)}")
             if enc.layers and enc.embedding_dim % enc.heads:
-                raise UserError(f"{where}.encoder.heads: embedding_dim {enc.embedding_dim} must be a multiple of "
-                                f"heads, got {enc.heads}")
+                raise UserError(
+                    f"{where}.encoder.heads: embedding_dim {enc.embedding_dim} must be a multiple of "
+                    f"heads, got {enc.heads}"
+                )
         if isinstance(enc, LocalTransformerConfig) and (enc.window_size < 2 or (enc.overlap and enc.window_size % 2)):
-            raise UserError(f"{where}.encoder.window_size: expected an integer >= 2 (even with overlap), "
-                            f"got {enc.window_size}")
+            raise UserError(
+                f"{where}.encoder.window_size: expected an integer >= 2 (even with overlap), got {enc.window_size}"
+            )
         if isinstance(enc, LongformerConfig):
             if enc.attention_window < 2 or enc.attention_window % 2:
-                raise UserError(f"{where}.encoder.attention_window: expected an even integer >= 2, "
-                                f"got {enc.attention_window}")
+                raise UserError(
+                    f"{where}.encoder.attention_window: expected an even integer >= 2, got {enc.attention_window}"
+                )
             if any(p < 0 for p in enc.global_tokens):
                 raise UserError(f"{where}.encoder.global_tokens: expected positions >= 0, got {enc.global_tokens}")
     t = cfg.train
@@ -473,8 +512,10 @@ def _check(cfg: Config) -> None:
     if t.early_stopping and t.early_stopping.monitor not in valid:
         close = difflib.get_close_matches(t.early_stopping.monitor, valid, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UserError(f"train.early_stopping.monitor: unknown metric {t.early_stopping.monitor!r}, "
-                        f"expected one of {', '.join(valid)}{hint}")
+        raise UserError(
+            f"train.early_stopping.monitor: unknown metric {t.early_stopping.monitor!r}, "
+            f"expected one of {', '.join(valid)}{hint}"
+        )
     if t.ema is not None and not 0 < t.ema < 1:
         raise UserError(f"train.ema: expected a momentum between 0 and 1 (e.g. 0.99) or null, got {t.ema}")
     if t.mixup_alpha < 0:

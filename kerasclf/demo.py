@@ -18,6 +18,7 @@ in the predicted class's probability is its weight. The page says which, and why
 TOP_WORDS words of largest weight in text order (a checkbox shows every word); the notes come
 above the results. Gradio colours positive weights red and negative ones purple.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,10 @@ def newest_run(runs_dir: str | Path = "runs") -> Path:
     """The most recently finished run folder under `runs_dir`."""
     runs = [p for p in Path(runs_dir).glob("*/model.keras") if not p.parent.name.endswith(INCOMPLETE)]
     if not runs:
-        raise UserError(f"--runs-dir {runs_dir}: no finished run folder there; train one first with "
-                        f"`make train` (or python -m kerasclf.train), or pass --run DIR")
+        raise UserError(
+            f"--runs-dir {runs_dir}: no finished run folder there; train one first with "
+            f"`make train` (or python -m kerasclf.train), or pass --run DIR"
+        )
     return max(runs, key=lambda p: p.stat().st_mtime).parent
 
 
@@ -63,8 +66,7 @@ def box_labels(inputs) -> list[str]:
     alone would not tell the boxes apart (several inputs read it, or a pair input reads two columns)."""
     fields = [(inp, column) for inp in inputs for column in inp.text_columns]
     readers = Counter(column for _, column in fields)
-    return [column if readers[column] == 1 and not inp.columns else f"{inp.name} · {column}"
-            for inp, column in fields]
+    return [column if readers[column] == 1 and not inp.columns else f"{inp.name} · {column}" for inp, column in fields]
 
 
 def used_keys(enc) -> list[str]:
@@ -80,12 +82,13 @@ def used_keys(enc) -> list[str]:
         keys = ["embedding_dim", "layers"] + (["heads", "ff_dim"] if enc.layers else [])
         keys += ["ngram_buckets", "ngram_order"] if enc.ngram_buckets else []
     blocks = enc.layers or getattr(enc, "init_from", None) is not None
-    return keys + ({"local_transformer": ["window_size"], "longformer": ["attention_window"]}.get(enc.type, [])
-                   if blocks else [])
+    return keys + (
+        {"local_transformer": ["window_size"], "longformer": ["attention_window"]}.get(enc.type, []) if blocks else []
+    )
 
 
 def encoder_details(enc) -> str:
-    """"key value, ..." for the settings the encoder uses (the facts panel)."""
+    """ "key value, ..." for the settings the encoder uses (the facts panel)."""
     if enc.type == "pretrained":
         return f"{enc.preset}, pooling {enc.pooling}" + (", frozen" if enc.freeze else "")
     return ", ".join(f"{k} {getattr(enc, k)}" for k in used_keys(enc))
@@ -94,10 +97,11 @@ def encoder_details(enc) -> str:
 def weight_method() -> tuple[str, str]:
     """(name, why) of the word-weight method on this backend."""
     if attributions.available():
-        return "integrated gradients", ("on the token embeddings, since the torch backend gives the model's "
-                                        "gradients")
-    return "occlusion", (f"each word, or span of words, removed in turn, since integrated gradients need the "
-                         f"torch backend's gradients and this is {keras.backend.backend()}")
+        return "integrated gradients", ("on the token embeddings, since the torch backend gives the model's gradients")
+    return "occlusion", (
+        f"each word, or span of words, removed in turn, since integrated gradients need the "
+        f"torch backend's gradients and this is {keras.backend.backend()}"
+    )
 
 
 def strongest(pairs: list, top: int = TOP_WORDS) -> list:
@@ -128,8 +132,10 @@ def render(view: dict | None, show_all: bool = False, top: int = TOP_WORDS) -> t
     total = sum(len(pairs) for pairs in spans.values())
     if not show_all and any(len(pairs) > top for pairs in spans.values()):
         each = " of each input" if len(spans) > 1 else ""
-        notes.append(f"Showing the {top} words of largest weight{each} (of {total:,}) in text order; "
-                     f"“…” marks words left out. Tick **Show every word** to see them all.")
+        notes.append(
+            f"Showing the {top} words of largest weight{each} (of {total:,}) in text order; "
+            f"“…” marks words left out. Tick **Show every word** to see them all."
+        )
     if view.get("caption"):
         notes.append(view["caption"])
     return chips, "\n\n".join(notes)
@@ -190,8 +196,10 @@ class Service:
             return self.item(values)
         pair = next((inp for inp in self.inputs if inp.columns), None)
         if pair is not None:
-            return None, [f"input {pair.name!r} reads a pair of texts; send a dict with its two columns "
-                          + f"{pair.columns} (or {pair.name!r}: [a, b])"]
+            return None, [
+                f"input {pair.name!r} reads a pair of texts; send a dict with its two columns "
+                + f"{pair.columns} (or {pair.name!r}: [a, b])"
+            ]
         return self.item([str(text)] * len(self.fields))
 
     def view(self, values: list[str]) -> dict:
@@ -204,8 +212,12 @@ class Service:
         if result.get("note"):  # Run.predict's: the text was cut to max_length
             notes.append(self.sentence(result["note"]))
         if result["label"] is None:  # Run.predict's: no words to classify
-            return {"probabilities": None, "notes": notes + [self.sentence(result["message"])], "spans": {},
-                    "caption": ""}
+            return {
+                "probabilities": None,
+                "notes": notes + [self.sentence(result["message"])],
+                "spans": {},
+                "caption": "",
+            }
         _, spans = self.attributions(item, self.run.class_names.index(result["label"]))
         name, why = weight_method()
         caption = f"Word weights by {name} ({why}): {COLOURS.format(label=result['label'])}."
@@ -254,9 +266,10 @@ class Service:
             if not words:
                 continue
             size = -(-len(words) // SPANS)
-            spans = ["".join(words[i:i + size]) for i in range(0, len(words), size)]
-            variants = [self._set(item, name, column, "".join(spans[:i] + spans[i + 1:]) or " ")
-                        for i in range(len(spans))]
+            spans = ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+            variants = [
+                self._set(item, name, column, "".join(spans[:i] + spans[i + 1 :]) or " ") for i in range(len(spans))
+            ]
             with self.lock:
                 drops = base - self.run.predict_proba(variants)[:, predicted]
             scale = float(np.abs(drops).max()) or 1.0
@@ -288,11 +301,15 @@ class Service:
         cfg = self.run.config
         lines = [f"**Run** `{self.run.path.name}` · classes: {', '.join(self.run.class_names)}", ""]
         for inp in cfg.inputs:
-            lines.append(f"- input **{inp.name}** ({', '.join(inp.text_columns)}): `{inp.encoder.type}` "
-                         f"{encoder_details(inp.encoder)}, max_length {inp.max_length}")
+            lines.append(
+                f"- input **{inp.name}** ({', '.join(inp.text_columns)}): `{inp.encoder.type}` "
+                f"{encoder_details(inp.encoder)}, max_length {inp.max_length}"
+            )
         t = cfg.train
-        lines.append(f"- head {cfg.head.kind} {cfg.head.units}; trained {t.epochs} epochs, batch {t.batch_size}, "
-                     f"lr {t.learning_rate} ({t.schedule}), mixup {t.mixup_alpha}")
+        lines.append(
+            f"- head {cfg.head.kind} {cfg.head.units}; trained {t.epochs} epochs, batch {t.batch_size}, "
+            f"lr {t.learning_rate} ({t.schedule}), mixup {t.mixup_alpha}"
+        )
         metrics_file = self.run.path / "metrics.json"
         if metrics_file.is_file():
             m = json.loads(metrics_file.read_text())
@@ -326,6 +343,7 @@ class Service:
 
         return {"right": pick("1", right), "wrong": pick("0", wrong)}
 
+
 def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
     """The Gradio Blocks app for `run`, its queue set up (call .launch())."""
     import gradio as gr
@@ -336,8 +354,12 @@ def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
         gr.Markdown(f"# {title}\nClassify a text with the model of `{run.path.name}`.")
         with gr.Row():
             with gr.Column():
-                boxes = [gr.Textbox(label=label, lines=6, max_lines=20, placeholder="A text to classify",
-                                    elem_id=f"text-{i}") for i, label in enumerate(service.labels)]
+                boxes = [
+                    gr.Textbox(
+                        label=label, lines=6, max_lines=20, placeholder="A text to classify", elem_id=f"text-{i}"
+                    )
+                    for i, label in enumerate(service.labels)
+                ]
                 submit = gr.Button("Classify", variant="primary", elem_id="classify")
             with gr.Column():
                 results = _results(gr)
@@ -353,12 +375,16 @@ def _results(gr) -> dict:
     probabilities, "Show every word" and the words; and the State that keeps a classified text's view."""
     note = gr.Markdown(elem_id="note")
     probabilities = gr.Label(label="Class probabilities", elem_id="probabilities")
-    show_all = gr.Checkbox(label="Show every word", value=False, elem_id="show-all",
-                           info=f"otherwise the {TOP_WORDS} words of largest weight, in text order")
-    words = gr.HighlightedText(label=f"Which words mattered ({weight_method()[0]})", combine_adjacent=False,
-                               show_legend=False, elem_id="words")
-    return {"note": note, "probabilities": probabilities, "show_all": show_all, "words": words,
-            "view": gr.State()}
+    show_all = gr.Checkbox(
+        label="Show every word",
+        value=False,
+        elem_id="show-all",
+        info=f"otherwise the {TOP_WORDS} words of largest weight, in text order",
+    )
+    words = gr.HighlightedText(
+        label=f"Which words mattered ({weight_method()[0]})", combine_adjacent=False, show_legend=False, elem_id="words"
+    )
+    return {"note": note, "probabilities": probabilities, "show_all": show_all, "words": words, "view": gr.State()}
 
 
 def _examples(gr, service: Service, boxes) -> None:
@@ -366,8 +392,12 @@ def _examples(gr, service: Service, boxes) -> None:
     found = service.examples()
     for key, heading in (("right", "The model got these right"), ("wrong", "The model got these wrong")):
         if found[key]:
-            gr.Examples(examples=found[key], inputs=boxes, label=f"{heading} (from the run's test split)",
-                        elem_id=f"examples-{key}")
+            gr.Examples(
+                examples=found[key],
+                inputs=boxes,
+                label=f"{heading} (from the run's test split)",
+                elem_id=f"examples-{key}",
+            )
 
 
 def _about(gr, service: Service) -> None:
@@ -391,11 +421,16 @@ def _wire(gr, service: Service, boxes, submit, r: dict) -> None:
         return render(view, show_all)
 
     words_and_note = [r["words"], r["note"]]
-    submit.click(ui_classify, boxes, [r["probabilities"], *words_and_note, r["view"]], api_name="classify_ui",
-                 api_visibility="undocumented").then(show_words, [r["view"], r["show_all"]], words_and_note,
-                                                     api_visibility="private")
-    r["show_all"].change(show_words, [r["view"], r["show_all"]], words_and_note, api_name="show_words",
-                         api_visibility="undocumented")
+    submit.click(
+        ui_classify,
+        boxes,
+        [r["probabilities"], *words_and_note, r["view"]],
+        api_name="classify_ui",
+        api_visibility="undocumented",
+    ).then(show_words, [r["view"], r["show_all"]], words_and_note, api_visibility="private")
+    r["show_all"].change(
+        show_words, [r["view"], r["show_all"]], words_and_note, api_name="show_words", api_visibility="undocumented"
+    )
     classify, classify_batch = _api(service)
     gr.api(classify, api_name="classify")
     gr.api(classify_batch, api_name="classify_batch")
@@ -416,8 +451,12 @@ def _api(service: Service):
         prepared = [service.item_from_api(t) for t in texts]
         valid = [item for item, _ in prepared if item is not None]
         results = iter(service.classify(valid)) if valid else iter(())
-        return [{"label": None, "probabilities": {}, "message": notes[0]} if item is None
-                else service.with_notes(next(results), notes) for item, notes in prepared]
+        return [
+            {"label": None, "probabilities": {}, "message": notes[0]}
+            if item is None
+            else service.with_notes(next(results), notes)
+            for item, notes in prepared
+        ]
 
     return classify, classify_batch
 

@@ -9,6 +9,7 @@ Cache files live in $KERASCLF_CACHE (default ~/.cache/kerasclf/features), one .n
 split, named by a hash of the checkpoint's weights, the pooling, the dtype policy and the exact
 token and segment ids (so the tokenizer settings and the data are in the key).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,6 @@ import keras
 import numpy as np
 
 from kerasclf import progress
-
 from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import SEGMENTS
@@ -43,8 +43,10 @@ def cached_inputs(cfg: Config) -> list[InputConfig]:
     if thawed:
         return []
     if cfg.train.mixup_alpha > 0:
-        log.info("features of the frozen backbone(s) are not cached: train.mixup_alpha > 0 mixes their "
-                 "embeddings, so each backbone runs on every step")
+        log.info(
+            "features of the frozen backbone(s) are not cached: train.mixup_alpha > 0 mixes their "
+            "embeddings, so each backbone runs on every step"
+        )
         return []
     if not cfg.train.cache_features:
         log.info("features of the frozen backbone(s) are not cached (train.cache_features: false)")
@@ -56,16 +58,21 @@ def _key(model: keras.Model, inp: InputConfig, ids: np.ndarray, segments: np.nda
     from kerasclf.models.pretrained import load_checkpoint
 
     h = hashlib.sha256()
-    for part in (load_checkpoint(inp.encoder.preset, "").fingerprint, inp.encoder.pooling,
-                 keras.config.dtype_policy().name, str(ids.shape)):
+    for part in (
+        load_checkpoint(inp.encoder.preset, "").fingerprint,
+        inp.encoder.pooling,
+        keras.config.dtype_policy().name,
+        str(ids.shape),
+    ):
         h.update(part.encode())
     h.update(np.ascontiguousarray(ids).tobytes())
     h.update(np.ascontiguousarray(segments).tobytes())
     return h.hexdigest()[:24]
 
 
-def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np.ndarray], split: str,
-                      batch_size: int) -> np.ndarray:
+def backbone_features(
+    model: keras.Model, inp: InputConfig, arrays: dict[str, np.ndarray], split: str, batch_size: int
+) -> np.ndarray:
     """The backbone's feature vectors for one split: read from the cache, or computed and stored."""
     ids, segments = arrays[inp.name], arrays[inp.name + SEGMENTS]
     path = cache_dir() / f"{inp.name}-{split}-{_key(model, inp, ids, segments)}.npy"
@@ -76,8 +83,10 @@ def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np
     order = np.argsort(token_counts({inp.name: ids}), kind="stable")  # similar lengths batch together: less padding
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
-    out = branch.predict(Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),
-                         verbose=progress.verbose())
+    out = branch.predict(
+        Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),
+        verbose=progress.verbose(),
+    )
     features = np.empty_like(np.asarray(out, dtype=np.float32))
     features[order] = out
     log.info("%s: %s features in %.1f s", inp.name, split, time.perf_counter() - start)
@@ -88,8 +97,9 @@ def backbone_features(model: keras.Model, inp: InputConfig, arrays: dict[str, np
     return features
 
 
-def core_arrays(model: keras.Model, cached: list[InputConfig], arrays: dict[str, np.ndarray], split: str,
-                batch_size: int) -> dict[str, np.ndarray]:
+def core_arrays(
+    model: keras.Model, cached: list[InputConfig], arrays: dict[str, np.ndarray], split: str, batch_size: int
+) -> dict[str, np.ndarray]:
     """The inputs of the model's `core` for one split: cached features in place of the backbones' ids."""
     out = {k: v for k, v in arrays.items()}
     for inp in cached:

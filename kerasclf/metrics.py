@@ -1,4 +1,5 @@
 """Evaluation metrics from labels and probabilities (numpy only): accuracy, macro P/R/F1, ROC-AUC."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,9 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
     if n == 2:
         out["roc_auc"] = roc_auc(y_true, probs[:, 1])
     out["count"] = int(len(y_true))
-    out["per_class"] = {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                        for name, p, r, f, s in zip(class_names, precision, recall, f1, cm.sum(axis=1))}
+    out["per_class"] = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, cm.sum(axis=1))
+    }
     out["confusion_matrix"] = cm.tolist()
     return out

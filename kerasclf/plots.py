@@ -1,4 +1,5 @@
 """The run folder's pictures: training curves and the confusion matrix (matplotlib, no display)."""
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,15 @@ def confusion_matrix(cm: np.ndarray, class_names: list[str], path: Path, title: 
     ax.set_title(title, fontsize=10)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{cm[i, j]}\n{100 * share[i, j]:.1f}%", ha="center", va="center",
-                    fontsize=11 if n <= 6 else 8, color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]}\n{100 * share[i, j]:.1f}%",
+                ha="center",
+                va="center",
+                fontsize=11 if n <= 6 else 8,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -9,6 +9,7 @@ Prints one JSON object per text: {"label": ..., "probabilities": {class: p, ...}
 line starts with "row" (and "id" when the file has an id column). A text cut to max_length carries a
 "note"; a text with no words gets {"label": null, "probabilities": {}, "message": ...}.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def _from_text_args(run: Run, items: list[str]) -> list:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in names:
-            raise UserError(f"--text {item[:40]!r}: this run has inputs {sorted(names)}; give --text NAME=TEXT for each")
+            raise UserError(
+                f"--text {item[:40]!r}: this run has inputs {sorted(names)}; give --text NAME=TEXT for each"
+            )
         one[key] = value
     return [one]
 

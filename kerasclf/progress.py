@@ -1,5 +1,6 @@
 """Progress bars on what a person waits for, as Keras draws them: animated on a terminal, and on a
 file or a pipe one plain line when the work is done (no carriage returns or ANSI codes in logs)."""
+
 from __future__ import annotations
 
 import sys

@@ -8,6 +8,7 @@ saves both beside the backup at each epoch's end and puts them back when the run
 run killed after epoch k and resumed gives the same metrics as one that was never stopped (on
 CPU; tested). A run killed in the middle of an epoch redoes that epoch from its start.
 """
+
 from __future__ import annotations
 
 import csv
@@ -97,8 +98,13 @@ class RandomState(keras.callbacks.Callback):
         with np.load(self.path) as saved:
             saved = dict(saved)
         if int(saved["epoch"][0]) != epoch:
-            log.warning("backup/%s is from epoch %d, the weights from epoch %d: the resumed run goes on with "
-                        "other random draws than an uninterrupted one", STATE, int(saved["epoch"][0]), epoch)
+            log.warning(
+                "backup/%s is from epoch %d, the weights from epoch %d: the resumed run goes on with "
+                "other random draws than an uninterrupted one",
+                STATE,
+                int(saved["epoch"][0]),
+                epoch,
+            )
             return
         _set_global_states(saved)
         seeds = _seed_states(self.model)

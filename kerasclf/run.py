@@ -11,12 +11,13 @@
 
 While training, the folder is `<name>-<time>.incomplete`; it is renamed when every file is written.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -56,20 +57,28 @@ def texts_per_input(cfg: Config, texts: Sequence[str | Mapping[str, str]]) -> di
         for inp in cfg.inputs:
             if inp.columns:
                 a, b = inp.columns
-                if isinstance(item, Mapping) and isinstance(item.get(inp.name), (list, tuple)) and len(item[inp.name]) == 2:
+                if (
+                    isinstance(item, Mapping)
+                    and isinstance(item.get(inp.name), (list, tuple))
+                    and len(item[inp.name]) == 2
+                ):
                     value = tuple(map(str, item[inp.name]))
                 elif isinstance(item, Mapping) and a in item and b in item:
                     value = (str(item[a]), str(item[b]))
                 else:
-                    raise UserError(f"text {i + 1}: input {inp.name!r} reads a pair of texts; expected a dict with "
-                                    f"keys {a!r} and {b!r} (or {inp.name!r}: [a, b])")
+                    raise UserError(
+                        f"text {i + 1}: input {inp.name!r} reads a pair of texts; expected a dict with "
+                        f"keys {a!r} and {b!r} (or {inp.name!r}: [a, b])"
+                    )
             elif isinstance(item, str):
                 value = item
             elif isinstance(item, Mapping) and (inp.name in item or inp.column in item):
                 value = str(item.get(inp.name, item.get(inp.column)))
             else:
                 names = ", ".join(i.name for i in cfg.inputs)
-                raise UserError(f"text {i + 1}: no text for input {inp.name!r} (expected a string, or a dict with keys {names})")
+                raise UserError(
+                    f"text {i + 1}: no text for input {inp.name!r} (expected a string, or a dict with keys {names})"
+                )
             out[inp.name].append(value)
     return out
 
@@ -82,11 +91,13 @@ class Run:
         self.tokenizers, self.class_names = tokenizers, class_names
 
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
+    def load(cls, path: str | Path) -> Run:
         path = Path(path)
         if not (path / "model.keras").is_file():
             hint = " (training did not finish; resume it with --resume)" if path.name.endswith(INCOMPLETE) else ""
-            raise UserError(f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}")
+            raise UserError(
+                f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}"
+            )
         config = from_dict(read_yaml(path / "config.yaml"))
         require_keras_hub(config)
         tokenizers = {inp.name: load_tokenizer(inp, path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
@@ -129,8 +140,10 @@ class Run:
             probs = predict_probs(self.model, x, self.config.train.batch_size)
             notes = self._truncation_notes(kept)
             for j, (i, p) in enumerate(zip(keep, probs)):
-                results[i] = {"label": self.class_names[int(p.argmax())],
-                              "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)}}
+                results[i] = {
+                    "label": self.class_names[int(p.argmax())],
+                    "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)},
+                }
                 if notes[j]:
                     results[i]["note"] = notes[j]
         return results
@@ -142,8 +155,10 @@ class Run:
             parts = value if isinstance(value, tuple) else (value,)
             if not all(has_words(p, inp.tokenizer.strip_html) for p in parts):
                 which = f" for input {inp.name!r}" if len(self.config.inputs) > 1 else ""
-                return (f"no words to classify{which}: the text is empty or holds only punctuation or "
-                        "markup; give a text with words in it")
+                return (
+                    f"no words to classify{which}: the text is empty or holds only punctuation or "
+                    "markup; give a text with words in it"
+                )
         return None
 
     def _truncation_notes(self, per_input: dict[str, list]) -> list[str]:
@@ -155,8 +170,10 @@ class Run:
             for j, n in enumerate(lengths):
                 if n > inp.max_length:
                     which = f"{inp.name}: " if len(self.config.inputs) > 1 else ""
-                    notes[j].append(f"{which}the text was cut to {inp.max_length:,} {unit} of {int(n):,} "
-                                    f"(truncation: {inp.tokenizer.truncation}); the rest was not read")
+                    notes[j].append(
+                        f"{which}the text was cut to {inp.max_length:,} {unit} of {int(n):,} "
+                        f"(truncation: {inp.tokenizer.truncation}); the rest was not read"
+                    )
         return ["; ".join(n) for n in notes]
 
 

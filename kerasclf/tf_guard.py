@@ -8,6 +8,7 @@ installs TensorFlow as a dependency, so it usually is installed.
 `hide()` marks Keras' lazy TensorFlow module as unavailable unless TensorFlow is the backend or
 already imported; `release()` undoes that, for the tfds data source, which needs TensorFlow.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,8 +100,6 @@ def import_tensorflow():
     with quiet_stderr():
         import tensorflow as tf
 
-        try:
+        with contextlib.suppress(Exception):  # a broken CUDA set-up is TensorFlow's to report later
             tf.config.list_physical_devices("GPU")
-        except Exception:  # noqa: BLE001  (a broken CUDA set-up is TensorFlow's to report later)
-            pass
     return tf

@@ -6,6 +6,7 @@
 
 The last line printed is the run folder.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,10 +25,10 @@ from kerasclf import features, plots
 from kerasclf.callbacks import monitor_mode, training_callbacks
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
+from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import Data, load_data, load_tokenizer
 from kerasclf.errors import UserError
 from kerasclf.metrics import classification_metrics
-from kerasclf.data.batching import Batches, token_counts
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
 from kerasclf.resume import resume_point
@@ -67,8 +68,15 @@ def _write_predictions(path: Path, data: Data, probs: np.ndarray) -> None:
         for i in range(len(test)):
             pred = int(probs[i].argmax())
             true = int(test.labels[i])
-            w.writerow([*(test.columns[c][i] for c in columns), names[true], names[pred], int(pred == true),
-                        *(f"{p:.6f}" for p in probs[i])])
+            w.writerow(
+                [
+                    *(test.columns[c][i] for c in columns),
+                    names[true],
+                    names[pred],
+                    int(pred == true),
+                    *(f"{p:.6f}" for p in probs[i]),
+                ]
+            )
 
 
 class _Collect(logging.Handler):
@@ -90,8 +98,10 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"--resume {resume}: not a run folder (expected config.yaml there)")
         if (run_dir / "model.keras").exists() or not run_dir.name.endswith(INCOMPLETE):
-            raise UserError(f"--resume {resume}: this run finished; only a stopped run "
-                            f"(a folder named *{INCOMPLETE}) can be resumed")
+            raise UserError(
+                f"--resume {resume}: this run finished; only a stopped run "
+                f"(a folder named *{INCOMPLETE}) can be resumed"
+            )
         cfg = from_dict(read_yaml(run_dir / "config.yaml"))
         tokenizers = {i.name: load_tokenizer(i, run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
     keras.utils.set_random_seed(cfg.train.seed)
@@ -138,11 +148,20 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     cached = features.cached_inputs(cfg)
     if cached:
         t = cfg.train
-        arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, t.batch_size)
-                  for s in ("train", "validation", "test")}
+        arrays = {
+            s: features.core_arrays(model, cached, data.arrays[s], s, t.batch_size)
+            for s in ("train", "validation", "test")
+        }
         fit_model = compile_model(model.get_layer("core"), t, data.num_classes, len(data.train))
-        train_batches = Batches(arrays["train"], data.raw.train.labels, t.batch_size, shuffle=True, bucket=True,
-                                seed=t.seed, lengths=token_counts(data.arrays["train"]))
+        train_batches = Batches(
+            arrays["train"],
+            data.raw.train.labels,
+            t.batch_size,
+            shuffle=True,
+            bucket=True,
+            seed=t.seed,
+            lengths=token_counts(data.arrays["train"]),
+        )
         log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
     start_epoch, history_rows = resume_point(run_dir) if resumed else (0, [])
     if resumed:
@@ -157,9 +176,13 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     keras.utils.set_random_seed(cfg.train.seed)
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
-    fit_model.fit(train_batches, validation_data=Batches(arrays["validation"], data.raw.validation.labels,
-                                                         cfg.train.batch_size),
-                  epochs=cfg.train.epochs, callbacks=training_callbacks(cfg, run_dir, history_rows), verbose=verbose)
+    fit_model.fit(
+        train_batches,
+        validation_data=Batches(arrays["validation"], data.raw.validation.labels, cfg.train.batch_size),
+        epochs=cfg.train.epochs,
+        callbacks=training_callbacks(cfg, run_dir, history_rows),
+        verbose=verbose,
+    )
     fit_seconds = time.perf_counter() - start
 
     history = plots.read_history(run_dir / "history.csv")
@@ -190,8 +213,12 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     scores = f"test accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
     name = run_dir.name.removesuffix(INCOMPLETE)
     plots.training_curves(history, best_epoch, run_dir / "training_curves.png", f"{name}: {scores}")
-    plots.confusion_matrix(np.asarray(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png",
-                           f"{name}\ntest split, {test['count']} texts: {scores.removeprefix('test ')}")
+    plots.confusion_matrix(
+        np.asarray(test["confusion_matrix"]),
+        data.class_names,
+        run_dir / "confusion_matrix.png",
+        f"{name}\ntest split, {test['count']} texts: {scores.removeprefix('test ')}",
+    )
     # the served model: the same layers and weights without the optimizer's state (two moments per weight:
     # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
     keras.Model(model.input, model.output, name=model.name).save(run_dir / "model.keras")
@@ -199,8 +226,13 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     for split in ("validation", "test"):
         m = metrics[split]
-        log.info("%s: accuracy %.4f, f1_macro %.4f%s", split, m["accuracy"], m["f1_macro"],
-                 f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else "")
+        log.info(
+            "%s: accuracy %.4f, f1_macro %.4f%s",
+            split,
+            m["accuracy"],
+            m["f1_macro"],
+            f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else "",
+        )
     final = run_dir.with_name(run_dir.name.removesuffix(INCOMPLETE))
     run_dir.rename(final)
     return final
@@ -209,10 +241,21 @@ def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Pat
 @entry_point
 def main(argv=None) -> int:
     p = Parser(prog="python -m kerasclf.train", description="Train a text classifier from a YAML config.")
-    p.add_argument("--config", action="append", default=[], metavar="FILE",
-                   help="config file; several merge in order (later win, inputs concatenate)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override one value, e.g. --set train.epochs=2 --set inputs.0.max_length=64")
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config file; several merge in order (later win, inputs concatenate)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one value, e.g. --set train.epochs=2 --set inputs.0.max_length=64",
+    )
     p.add_argument("--output-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last finished epoch")
     args = p.parse_args(argv)

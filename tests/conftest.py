@@ -14,15 +14,26 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # a quick version of the default config: short reviews, few epochs, small model
-QUICK = ["inputs.0.max_length=64", "train.epochs=2", "inputs.0.encoder.filters=16",
-         "inputs.0.encoder.embedding_dim=16", "head.units=[8]"]
+QUICK = [
+    "inputs.0.max_length=64",
+    "train.epochs=2",
+    "inputs.0.encoder.filters=16",
+    "inputs.0.encoder.embedding_dim=16",
+    "head.units=[8]",
+]
 
 
 def run_cli(module: str, *args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     """Run `python -m kerasclf.<module> ARGS` as a user would; returns the finished process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", f"kerasclf.{module}", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", f"kerasclf.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

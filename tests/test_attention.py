@@ -1,8 +1,8 @@
 """The windowed and Longformer-style attention equal full attention under the matching mask."""
+
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from kerasclf.models.attention import full_attention, sliding_attention, window_attention
 
@@ -50,11 +50,16 @@ def path(request):
 def test_full_attention_matches_reference(length, path):
     q, k, v, mask = inputs(length)
     allowed = np.broadcast_to(mask[:, None, :] > 0, (len(mask), length, length))
-    np.testing.assert_allclose(real_rows(np_(full_attention(q, k, v, mask)), mask),
-                               real_rows(dense_reference(q, k, v, allowed), mask), atol=1e-5)
+    np.testing.assert_allclose(
+        real_rows(np_(full_attention(q, k, v, mask)), mask),
+        real_rows(dense_reference(q, k, v, allowed), mask),
+        atol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("length, window, overlap", [(16, 4, False), (19, 4, False), (23, 8, True), (16, 4, True), (5, 8, True)])
+@pytest.mark.parametrize(
+    "length, window, overlap", [(16, 4, False), (19, 4, False), (23, 8, True), (16, 4, True), (5, 8, True)]
+)
 def test_window_attention_equals_block_diagonal_full_attention(length, window, overlap, path):
     q, k, v, mask = inputs(length)
     pos = np.arange(length)
@@ -69,7 +74,9 @@ def test_window_attention_equals_block_diagonal_full_attention(length, window, o
     np.testing.assert_allclose(real_rows(got, mask), real_rows(dense_reference(q, k, v, allowed), mask), atol=1e-5)
 
 
-@pytest.mark.parametrize("length, window, glob", [(16, 4, [0]), (23, 6, [0, 5]), (30, 8, []), (9, 16, [0]), (21, 4, [3, 40])])
+@pytest.mark.parametrize(
+    "length, window, glob", [(16, 4, [0]), (23, 6, [0, 5]), (30, 8, []), (9, 16, [0]), (21, 4, [3, 40])]
+)
 def test_sliding_attention_equals_band_plus_global_full_attention(length, window, glob, path):
     q, k, v, mask = inputs(length)
     rng = np.random.default_rng(1)

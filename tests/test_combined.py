@@ -1,13 +1,14 @@
 """Combined models: several inputs with different encoders, fused before one head."""
+
 import csv
 import json
 
 import numpy as np
 import pytest
 import yaml
+from conftest import FIXTURES, ROOT, run_cli
 
 import kerasclf
-from conftest import FIXTURES, ROOT, run_cli
 from kerasclf.train import train
 
 SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
@@ -15,8 +16,9 @@ SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 
 def test_three_single_input_configs_merge_into_the_combined_config():
     configs = ROOT / "configs"
-    merged = kerasclf.load_config(configs / "imdb_local_transformer.yaml", configs / "imdb_longformer.yaml",
-                                  configs / "imdb_bert_frozen.yaml")
+    merged = kerasclf.load_config(
+        configs / "imdb_local_transformer.yaml", configs / "imdb_longformer.yaml", configs / "imdb_bert_frozen.yaml"
+    )
     single = kerasclf.load_config(configs / "imdb_combined.yaml")
     assert [i.name for i in merged.inputs] == ["local", "longformer", "frozen_bert"]
     merged.name = single.name
@@ -36,10 +38,17 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
         inp.setdefault("max_length", 48)
         inp["column"] = "text"
     cfg_file = tmp_path / "all.yaml"
-    cfg_file.write_text(yaml.safe_dump({
-        "name": "all_encoders", "data": {"limit": 120},
-        "inputs": inputs, "head": {"kind": "residual_mlp", "units": [16, 16], "dropout": 0.1},
-        "train": {"epochs": 1, "batch_size": 16, "mixup_alpha": 0.3}}))
+    cfg_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "all_encoders",
+                "data": {"limit": 120},
+                "inputs": inputs,
+                "head": {"kind": "residual_mlp", "units": [16, 16], "dropout": 0.1},
+                "train": {"epochs": 1, "batch_size": 16, "mixup_alpha": 0.3},
+            }
+        )
+    )
     run_dir = train(kerasclf.load_config(cfg_file), tmp_path / "runs")
     run = kerasclf.load_run(run_dir)
     # one λ and permutation for the whole model: every input's mixup layer shares the model's state
@@ -47,7 +56,7 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
     from kerasclf.models.mixup import EmbeddingMixup
 
     net = build_network(run.config, {n: t.vocab_size for n, t in run.tokenizers.items()}, 2)
-    mixers = [l for l in net._flatten_layers(include_self=False, recursive=True) if isinstance(l, EmbeddingMixup)]
+    mixers = [x for x in net._flatten_layers(include_self=False, recursive=True) if isinstance(x, EmbeddingMixup)]
     assert len(mixers) == 6 and all(m.state is net._mix for m in mixers)
     with open(run_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))[:20]
@@ -61,13 +70,29 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
 
 def test_a_frozen_backbone_feeds_its_cache_while_another_encoder_trains(tiny_bert, tmp_path):
     cfg_file = tmp_path / "cnn_and_bert.yaml"
-    cfg_file.write_text(yaml.safe_dump({
-        "name": "cnn_and_bert", "data": {"limit": 150},
-        "inputs": [{"name": "review", "column": "text", "max_length": 48,
-                    "encoder": {"type": "cnn", "embedding_dim": 8, "filters": 8}},
-                   {"name": "bert", "column": "text", "max_length": 32,
-                    "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True, "pooling": "mean"}}],
-        "train": {"epochs": 1, "batch_size": 16}}))
+    cfg_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "cnn_and_bert",
+                "data": {"limit": 150},
+                "inputs": [
+                    {
+                        "name": "review",
+                        "column": "text",
+                        "max_length": 48,
+                        "encoder": {"type": "cnn", "embedding_dim": 8, "filters": 8},
+                    },
+                    {
+                        "name": "bert",
+                        "column": "text",
+                        "max_length": 32,
+                        "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True, "pooling": "mean"},
+                    },
+                ],
+                "train": {"epochs": 1, "batch_size": 16},
+            }
+        )
+    )
     cfg = kerasclf.load_config(cfg_file)
     run_dir = train(cfg, tmp_path / "runs")
     assert json.loads((run_dir / "metrics.json").read_text())["cached_features"] == ["bert"]
@@ -76,22 +101,43 @@ def test_a_frozen_backbone_feeds_its_cache_while_another_encoder_trains(tiny_ber
     run = kerasclf.load_run(run_dir)
     untrained = build_network(cfg, {n: t.vocab_size for n, t in run.tokenizers.items()}, 2)
     layer = "review_embedding"
-    assert not np.allclose(run.model.get_layer("core").get_layer(layer).get_weights()[0],
-                           untrained.get_layer("core").get_layer(layer).get_weights()[0])  # the CNN trained
-    for a, b in zip(run.model.get_layer("bert_backbone").get_weights(),
-                    untrained.get_layer("bert_backbone").get_weights()):
+    assert not np.allclose(
+        run.model.get_layer("core").get_layer(layer).get_weights()[0],
+        untrained.get_layer("core").get_layer(layer).get_weights()[0],
+    )  # the CNN trained
+    for a, b in zip(
+        run.model.get_layer("bert_backbone").get_weights(), untrained.get_layer("bert_backbone").get_weights()
+    ):
         assert np.array_equal(a, b)  # and the frozen backbone did not
 
 
 def test_inputs_reading_different_columns_take_a_dict_or_name_equals_text(tmp_path):
-    inputs = [{"name": n, "column": c, "max_length": 16, "tokenizer": {"min_freq": 1},
-               "encoder": {"type": "cnn", "embedding_dim": 8, "filters": 8, "kernel_sizes": [2]}}
-              for n, c in (("a", "first"), ("b", "second"))]
+    inputs = [
+        {
+            "name": n,
+            "column": c,
+            "max_length": 16,
+            "tokenizer": {"min_freq": 1},
+            "encoder": {"type": "cnn", "embedding_dim": 8, "filters": 8, "kernel_sizes": [2]},
+        }
+        for n, c in (("a", "first"), ("b", "second"))
+    ]
     cfg_file = tmp_path / "two.yaml"
-    cfg_file.write_text(yaml.safe_dump({
-        "name": "two_columns", "data": {"source": str(FIXTURES / "pairs.csv"), "test": str(FIXTURES / "pairs_test.csv"),
-                                        "validation": 0.25},
-        "inputs": inputs, "head": {"units": [8]}, "train": {"epochs": 1, "batch_size": 8}}))
+    cfg_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "two_columns",
+                "data": {
+                    "source": str(FIXTURES / "pairs.csv"),
+                    "test": str(FIXTURES / "pairs_test.csv"),
+                    "validation": 0.25,
+                },
+                "inputs": inputs,
+                "head": {"units": [8]},
+                "train": {"epochs": 1, "batch_size": 8},
+            }
+        )
+    )
     res = run_cli("train", "--config", str(cfg_file), "--output-dir", str(tmp_path / "runs"))
     assert res.returncode == 0, res.stderr[-2000:]
     run_dir = res.stdout.strip().splitlines()[-1]
@@ -104,11 +150,16 @@ def test_inputs_reading_different_columns_take_a_dict_or_name_equals_text(tmp_pa
     assert by_column == by_api
 
 
-@pytest.mark.parametrize("args,expect", [
-    (["--set", "inputs.0.column=nope"], "inputs.0.column: column 'nope' is not in the train rows"),
-    (["--config", "configs/imdb_cnn.yaml", "--config", "configs/imdb_cnn.yaml"],
-     "inputs.1.name: duplicate input name 'cnn'"),
-])
+@pytest.mark.parametrize(
+    "args,expect",
+    [
+        (["--set", "inputs.0.column=nope"], "inputs.0.column: column 'nope' is not in the train rows"),
+        (
+            ["--config", "configs/imdb_cnn.yaml", "--config", "configs/imdb_cnn.yaml"],
+            "inputs.1.name: duplicate input name 'cnn'",
+        ),
+    ],
+)
 def test_missing_columns_and_duplicate_names_stop_with_one_line(args, expect, tmp_path):
     res = run_cli("train", *args, "--output-dir", str(tmp_path))
     assert res.returncode == 2

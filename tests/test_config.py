@@ -29,7 +29,9 @@ def test_unknown_key_names_the_key_and_the_closest_valid_one(tmp_path):
 def test_a_mistake_in_a_file_names_the_file_and_the_key(tmp_path):
     good = write(tmp_path, "a.yaml", {"train": {"epochs": 2}})
     bad = write(tmp_path, "b.yaml", {"train": {"learning_rat": 0.1}})
-    with pytest.raises(UserError, match=rf"^{re.escape(str(bad))}: train\.learning_rat: unknown key; did you mean 'learning_rate'\?$"):
+    with pytest.raises(
+        UserError, match=rf"^{re.escape(str(bad))}: train\.learning_rat: unknown key; did you mean 'learning_rate'\?$"
+    ):
         load_config(good, bad)
     with pytest.raises(UserError, match=r"^train\.epoch: unknown key"):  # a --set path has no file
         load_config(good, overrides=["train.epoch=3"])
@@ -63,8 +65,14 @@ def test_unknown_encoder_type_suggests_one():
 
 
 def test_set_overrides_are_typed_by_yaml_and_index_lists():
-    cfg = load_config(overrides=["inputs.0.max_length=64", "train.learning_rate=3e-4", "head.units=[16, 8]",
-                                 "inputs.0.encoder={type: rnn, cell: gru}"])
+    cfg = load_config(
+        overrides=[
+            "inputs.0.max_length=64",
+            "train.learning_rate=3e-4",
+            "head.units=[16, 8]",
+            "inputs.0.encoder={type: rnn, cell: gru}",
+        ]
+    )
     assert cfg.inputs[0].max_length == 64
     assert cfg.train.learning_rate == pytest.approx(3e-4)
     assert cfg.head.units == [16, 8]
@@ -79,10 +87,20 @@ def test_set_with_a_bad_index_or_form():
 
 
 def test_several_configs_merge_later_wins_and_inputs_concatenate(tmp_path):
-    a = write(tmp_path, "a.yaml", {"name": "a", "inputs": [{"name": "words", "encoder": {"type": "cnn"}}],
-                                   "train": {"epochs": 3, "batch_size": 16}})
-    b = write(tmp_path, "b.yaml", {"name": "b", "inputs": [{"name": "seq", "encoder": {"type": "rnn"}}],
-                                   "train": {"epochs": 5}})
+    a = write(
+        tmp_path,
+        "a.yaml",
+        {
+            "name": "a",
+            "inputs": [{"name": "words", "encoder": {"type": "cnn"}}],
+            "train": {"epochs": 3, "batch_size": 16},
+        },
+    )
+    b = write(
+        tmp_path,
+        "b.yaml",
+        {"name": "b", "inputs": [{"name": "seq", "encoder": {"type": "rnn"}}], "train": {"epochs": 5}},
+    )
     cfg = load_config(a, b)
     assert cfg.name == "b"
     assert [i.name for i in cfg.inputs] == ["words", "seq"]
@@ -95,11 +113,18 @@ def test_duplicate_input_names_and_bad_max_length(tmp_path):
         load_config(a, a)
     with pytest.raises(UserError, match=r"inputs\.0\.max_length: expected an integer >= 1, got 0"):
         load_config(overrides=["inputs.0.max_length=0"])
-    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.embedding_dropout: expected a share in \[0, 1\), got 1\.5"):
+    with pytest.raises(
+        UserError, match=r"inputs\.0\.encoder\.embedding_dropout: expected a share in \[0, 1\), got 1\.5"
+    ):
         load_config(overrides=["inputs.0.encoder.embedding_dropout=1.5"])
     with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.head_tokens: expected 0\.\.64 \(max_length\), got 65"):
-        load_config(overrides=["inputs.0.max_length=64", "inputs.0.tokenizer.truncation=head_tail",
-                               "inputs.0.tokenizer.head_tokens=65"])
+        load_config(
+            overrides=[
+                "inputs.0.max_length=64",
+                "inputs.0.tokenizer.truncation=head_tail",
+                "inputs.0.tokenizer.head_tokens=65",
+            ]
+        )
 
 
 def test_bad_yaml_and_missing_file(tmp_path):
@@ -134,8 +159,11 @@ def test_unknown_early_stopping_metric_and_set_into_a_value():
 def test_shipped_single_input_configs_merge_into_one_model():
     from pathlib import Path
 
-    configs = [p for p in sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
-               if len(load_config(p).inputs) == 1]  # imdb_combined.yaml is itself such a merge
+    configs = [
+        p
+        for p in sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
+        if len(load_config(p).inputs) == 1
+    ]  # imdb_combined.yaml is itself such a merge
     cfg = load_config(*configs)
     assert len(cfg.inputs) == len(configs)
 
@@ -146,7 +174,9 @@ def test_transformer_layers_zero_is_the_pooled_embeddings_except_with_cls():
         load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, pooling: cls}"])
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: expected an integer >= 1, got 0"):
         load_config(overrides=["inputs.0.encoder={type: rnn, layers: 0}"])
-    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.layers: with init_from the blocks come from the checkpoint"):
+    with pytest.raises(
+        UserError, match=r"inputs\.0\.encoder\.layers: with init_from the blocks come from the checkpoint"
+    ):
         load_config(overrides=["inputs.0.encoder={type: longformer, layers: 0, init_from: /some/bert}"])
     # no blocks, no heads: the embedding size need not divide by them
     assert load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, embedding_dim: 10}"])

@@ -1,4 +1,5 @@
 """The Gradio demo and its API, served on 127.0.0.1 and called with gradio_client and a real browser."""
+
 import csv
 import os
 import shutil
@@ -13,10 +14,14 @@ from conftest import FIXTURES, QUICK, run_cli
 import kerasclf
 from kerasclf.data.batching import trim
 
-POSITIVE = ("A wonderful, moving film. The acting is brilliant, the story is beautiful and the ending is "
-            "perfect. One of the best movies I have seen; I loved every minute and would watch it again.")
-NEGATIVE = ("Awful. A boring, stupid mess with terrible acting and a pointless plot. The worst film I have seen "
-            "in years, a complete waste of time and money. Avoid it.")
+POSITIVE = (
+    "A wonderful, moving film. The acting is brilliant, the story is beautiful and the ending is "
+    "perfect. One of the best movies I have seen; I loved every minute and would watch it again."
+)
+NEGATIVE = (
+    "Awful. A boring, stupid mess with terrible acting and a pointless plot. The worst film I have seen "
+    "in years, a complete waste of time and money. Avoid it."
+)
 
 
 def free_port() -> int:
@@ -49,9 +54,13 @@ def onehot_run(tmp_path_factory) -> Path:
     """A tiny one-hot CNN (one epoch on 64 reviews) that reads 512 tokens: more words than the page shows."""
     from kerasclf.train import train
 
-    return train(kerasclf.load_config(overrides=QUICK + [
-        "inputs.0.encoder.one_hot=true", "inputs.0.max_length=512", "train.epochs=1", "data.limit=64"]),
-        tmp_path_factory.mktemp("onehot"))
+    return train(
+        kerasclf.load_config(
+            overrides=QUICK
+            + ["inputs.0.encoder.one_hot=true", "inputs.0.max_length=512", "train.epochs=1", "data.limit=64"]
+        ),
+        tmp_path_factory.mktemp("onehot"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +148,21 @@ def test_demo_without_a_run_tells_how_to_make_one(tmp_path):
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 RED, PURPLE = "rgba(239, 68, 60", "rgba(128, 90, 213"  # HighlightedText's colours for weights above and below 0
 
 
 def hue(colour: str) -> str | None:
-    """"red", "purple", or None (no colour, or a weight of 0) for a chip's CSS background colour
+    """ "red", "purple", or None (no colour, or a weight of 0) for a chip's CSS background colour
     (a browser writes rgba(r, g, b, 1) as rgb(r, g, b))."""
     import re
 
@@ -178,8 +194,7 @@ def test_a_real_browser_types_a_review_and_reads_the_label(server, tmp_path):
         text = label.inner_text()
         headings = page.locator("#examples-right").inner_text() + page.locator("#examples-wrong").inner_text()
         page.locator("#examples-wrong button").first.click()  # an example still fills the box
-        page.wait_for_function("t => document.querySelector('#text-0 textarea').value === t", arg=wrong,
-                               timeout=60000)
+        page.wait_for_function("t => document.querySelector('#text-0 textarea').value === t", arg=wrong, timeout=60000)
         browser.close()
     assert box_label.splitlines()[0] == "text"  # the column the box reads, not the input's name "review"
     lines = [line for line in text.splitlines() if line.strip()]
@@ -190,7 +205,8 @@ def test_a_real_browser_types_a_review_and_reads_the_label(server, tmp_path):
 
 @needs_browser
 def test_a_real_browser_sees_the_notes_first_the_caption_s_colours_and_every_word_on_request(
-        long_server, onehot_run, tmp_path):
+    long_server, onehot_run, tmp_path
+):
     pytest.importorskip("playwright", reason="playwright is a dev dependency")
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
@@ -217,16 +233,20 @@ def test_a_real_browser_sees_the_notes_first_the_caption_s_colours_and_every_wor
     assert every == 512 and "Showing the" not in every_note and "Word weights by" in every_note
     assert tops == sorted(tops)  # the notes, the probabilities, the checkbox, then the words
     hues = [hue(c) for c in colours]  # red where the weight is above 0, purple below, as the caption says
-    assert hues == [None if not w["class_or_confidence"] else "red" if w["class_or_confidence"] > 0 else "purple"
-                    for w in top]
+    assert hues == [
+        None if not w["class_or_confidence"] else "red" if w["class_or_confidence"] > 0 else "purple" for w in top
+    ]
     assert {"red", "purple"} <= set(hues)
 
 
 def test_the_readme_api_example_runs_against_a_live_server(server):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     snippet = readme.split("<!-- api -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    lines = [line.replace("http://127.0.0.1:7860/", server[0]) for line in snippet.splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.replace("http://127.0.0.1:7860/", server[0])
+        for line in snippet.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     results = []
     code = "\n".join(f"results.append({line})" if line.startswith("client.predict") else line for line in lines)
     exec(code, {"results": results})
@@ -241,10 +261,19 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
     else:
         from kerasclf.train import train
 
-        enc = (f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}" if kind == "pretrained" else
-               "{type: transformer, embedding_dim: 16, heads: 2, ff_dim: 16, ngram_buckets: 1000}")
-        run = kerasclf.load_run(train(kerasclf.load_config(overrides=[
-            f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]), tmp_path))
+        enc = (
+            f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false}}"
+            if kind == "pretrained"
+            else "{type: transformer, embedding_dim: 16, heads: 2, ff_dim: 16, ngram_buckets: 1000}"
+        )
+        run = kerasclf.load_run(
+            train(
+                kerasclf.load_config(
+                    overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
+                ),
+                tmp_path,
+            )
+        )
     import torch
 
     from kerasclf import attributions
@@ -283,8 +312,11 @@ def test_concurrent_requests_with_attributions_do_not_interfere(client, server):
         except Exception as e:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=work, args=(api, text)) for api in ("/classify", "/classify_ui")
-               for text in (POSITIVE, NEGATIVE)]
+    threads = [
+        threading.Thread(target=work, args=(api, text))
+        for api in ("/classify", "/classify_ui")
+        for text in (POSITIVE, NEGATIVE)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -302,20 +334,43 @@ def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair
 
     cnn = {"type": "cnn", "embedding_dim": 8, "filters": 8, "kernel_sizes": [2]}
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text(yaml.safe_dump({
-        "name": "three", "data": {"source": str(FIXTURES / "pairs.csv"), "test": str(FIXTURES / "pairs_test.csv"),
-                                  "validation": 0.25},
-        "inputs": [{"name": "a", "column": "first", "max_length": 16, "encoder": cnn},
-                   {"name": "b", "column": "first", "max_length": 16, "encoder": cnn},
-                   {"name": "pair", "columns": ["first", "second"], "max_length": 32,
-                    "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True}}],
-        "head": {"units": [8]}, "train": {"epochs": 1, "batch_size": 8}}))
+    cfg_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "three",
+                "data": {
+                    "source": str(FIXTURES / "pairs.csv"),
+                    "test": str(FIXTURES / "pairs_test.csv"),
+                    "validation": 0.25,
+                },
+                "inputs": [
+                    {"name": "a", "column": "first", "max_length": 16, "encoder": cnn},
+                    {"name": "b", "column": "first", "max_length": 16, "encoder": cnn},
+                    {
+                        "name": "pair",
+                        "columns": ["first", "second"],
+                        "max_length": 32,
+                        "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True},
+                    },
+                ],
+                "head": {"units": [8]},
+                "train": {"epochs": 1, "batch_size": 8},
+            }
+        )
+    )
     service = Service(kerasclf.load_run(train(kerasclf.load_config(cfg_file), tmp_path / "runs")))
     # the column each box reads; with the input's name where several boxes read one column
     assert service.labels == ["a · first", "b · first", "pair · first", "pair · second"]
     item, notes = service.item(["The film was great.", "", "", "It was wonderful."])
-    assert item == {"a": "The film was great.", "b": "The film was great.",
-                    "pair": ["The film was great.", "It was wonderful."]} and not notes
+    assert (
+        item
+        == {
+            "a": "The film was great.",
+            "b": "The film was great.",
+            "pair": ["The film was great.", "It was wonderful."],
+        }
+        and not notes
+    )
     missing, why = service.item(["", "", "", "It was wonderful."])  # no box holds column "first"
     assert missing is None and "column 'first'" in why[0]
     none, why = service.item(["", "", "", ""])
@@ -330,10 +385,10 @@ def test_boxes_are_labelled_with_the_column_they_read(server):
     from kerasclf.demo import box_labels
 
     assert component(page_config(server[0]), "text-0")["props"]["label"] == "text"  # input "review" reads "text"
-    two_columns = kerasclf.load_config(overrides=[
-        "inputs=[{name: t, column: title}, {name: b, column: body}]"]).inputs
-    one_column = kerasclf.load_config(overrides=[
-        "inputs=[{name: cnn, column: text}, {name: rnn, column: text, encoder: {type: rnn}}]"]).inputs
+    two_columns = kerasclf.load_config(overrides=["inputs=[{name: t, column: title}, {name: b, column: body}]"]).inputs
+    one_column = kerasclf.load_config(
+        overrides=["inputs=[{name: cnn, column: text}, {name: rnn, column: text, encoder: {type: rnn}}]"]
+    ).inputs
     assert box_labels(two_columns) == ["title", "body"]
     assert box_labels(one_column) == ["cnn · text", "rnn · text"]  # the input's name tells them apart
 

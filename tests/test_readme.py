@@ -1,4 +1,5 @@
 """The README's reproducible figures equal what its commands give today (bench/readme_figures.py)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -17,5 +18,6 @@ def test_the_readme_shows_what_the_default_run_gives(tmp_path):
     values = script.figures(tmp_path)
     text = script.README.read_text(encoding="utf-8")
     assert script.render(text, values) == text, (
-        "README.md figures are stale; run `make readme` (python bench/readme_figures.py --write)")
+        "README.md figures are stale; run `make readme` (python bench/readme_figures.py --write)"
+    )
     assert values["predict"].startswith('{"label": ') and values["accuracy"].endswith("%")

@@ -3,11 +3,11 @@ import tarfile
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from kerasclf.config import load_config
 from kerasclf.data.sources import load_raw, read_table
 from kerasclf.errors import UserError
-from conftest import FIXTURES
 
 WORDS = ["wonderful film loved", "great acting moving", "brilliant funny warm", "best film this year"]
 
@@ -50,8 +50,9 @@ def test_tsv_quotes_are_text():
 
 
 def test_jsonl_with_int_labels_blank_line_and_unicode_line_separator():
-    cfg = cfg_for(FIXTURES / "reviews.jsonl", "data.class_names=[negative, positive]", "data.validation=0.25",
-                  "data.test=0.25")
+    cfg = cfg_for(
+        FIXTURES / "reviews.jsonl", "data.class_names=[negative, positive]", "data.validation=0.25", "data.test=0.25"
+    )
     raw = load_raw(cfg)
     assert raw.class_names == ["negative", "positive"]
     texts = raw.train.columns["text"] + raw.validation.columns["text"] + raw.test.columns["text"]
@@ -66,14 +67,21 @@ def test_csv_with_a_test_file_and_string_labels(caplog):
 
 
 def test_two_text_columns():
-    cfg = load_config(overrides=[f"data.source={FIXTURES / 'two_columns.csv'}", "data.validation=0.25",
-                                 "inputs=[{name: t, column: title}, {name: b, column: body}]"])
+    cfg = load_config(
+        overrides=[
+            f"data.source={FIXTURES / 'two_columns.csv'}",
+            "data.validation=0.25",
+            "inputs=[{name: t, column: title}, {name: b, column: body}]",
+        ]
+    )
     raw = load_raw(cfg)
     assert set(raw.train.columns) == {"title", "body"}
 
 
 def test_label_column_absent_is_a_user_error():
-    with pytest.raises(UserError, match=r"data.label_column: column 'sentiment' is not in the train rows.*it has: text, label"):
+    with pytest.raises(
+        UserError, match=r"data.label_column: column 'sentiment' is not in the train rows.*it has: text, label"
+    ):
         load_raw(cfg_for(FIXTURES / "bom.csv", "data.label_column=sentiment"))
 
 
@@ -90,7 +98,9 @@ def test_single_class_in_train_is_a_user_error():
 def test_empty_text_rows_stop_unless_dropped():
     with pytest.raises(UserError, match=r"row 4 of the train split .* has an empty 'text'"):
         load_raw(cfg_for(FIXTURES / "empty_text.csv"))
-    raw = load_raw(cfg_for(FIXTURES / "empty_text.csv", "data.drop_empty=true", "data.validation=0.25", "data.test=0.25"))
+    raw = load_raw(
+        cfg_for(FIXTURES / "empty_text.csv", "data.drop_empty=true", "data.validation=0.25", "data.test=0.25")
+    )
     assert len(raw.train) + len(raw.validation) + len(raw.test) == 8
 
 
@@ -104,9 +114,14 @@ def test_missing_file_and_unknown_source():
 def _acl_files():
     files = {}
     for split in ("train", "test"):
-        for label, words in (("pos", WORDS), ("neg", ["dull boring mess", "terrible silly plot", "awful worst", "two hours back"])):
+        for label, words in (
+            ("pos", WORDS),
+            ("neg", ["dull boring mess", "terrible silly plot", "awful worst", "two hours back"]),
+        ):
             for i, w in enumerate(words):
-                files[f"aclImdb/{split}/{label}/{i}_{7 if label == 'pos' else 2}.txt"] = f"{w}<br /><br />{split}".encode()
+                files[f"aclImdb/{split}/{label}/{i}_{7 if label == 'pos' else 2}.txt"] = (
+                    f"{w}<br /><br />{split}".encode()
+                )
     files["aclImdb/train/unsup/0_0.txt"] = b"no label here"
     files["aclImdb/README"] = b"readme"
     return files

@@ -12,7 +12,7 @@ def test_fit_encode_pads_and_strips_html_and_case():
     assert ids.shape == (3, 12) and ids.dtype == np.int32
     words = tok.decode(ids[0])
     assert words == ["a", "wonderful", "film", ".", "i", "loved", "it", "!"]
-    assert (ids[0, len(words):] == 0).all()  # right padding with [PAD] = 0
+    assert (ids[0, len(words) :] == 0).all()  # right padding with [PAD] = 0
     assert "<" not in "".join(tok.tokenizer.get_vocab())
 
 

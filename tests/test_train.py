@@ -9,13 +9,22 @@ import time
 
 import numpy as np
 import pytest
-import yaml
-
-import kerasclf
 from conftest import FIXTURES, QUICK, ROOT, run_cli
 
-ARTIFACTS = ["config.yaml", "model.keras", "history.csv", "metrics.json", "training_curves.png",
-             "confusion_matrix.png", "predictions.csv", "labels.json", "tokenizers/review.json", "train.log"]
+import kerasclf
+
+ARTIFACTS = [
+    "config.yaml",
+    "model.keras",
+    "history.csv",
+    "metrics.json",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "predictions.csv",
+    "labels.json",
+    "tokenizers/review.json",
+    "train.log",
+]
 
 
 def test_training_on_the_sample_writes_every_artifact(sample_run):
@@ -24,7 +33,9 @@ def test_training_on_the_sample_writes_every_artifact(sample_run):
     log = (sample_run / "train.log").read_text()
     assert "best epoch" in log
     # a data line (rows per split, classes) and a line per epoch with its metrics and seconds
-    assert re.search(r"data: sample: 1350 train, 150 validation, 500 test rows; 2 classes, in train: neg \d+, pos \d+", log)
+    assert re.search(
+        r"data: sample: 1350 train, 150 validation, 500 test rows; 2 classes, in train: neg \d+, pos \d+", log
+    )
     assert re.search(r"epoch 1/2: accuracy 0\.\d{4}, .*val_loss \d\.\d{4} \(\d+\.\d s\)", log)
     assert "epoch 2/2:" in log and "\r" not in log and "\x1b" not in log  # no progress-bar animation
     assert not (sample_run / "backup").exists() and not (sample_run / "checkpoints").exists()
@@ -89,8 +100,9 @@ def test_predict_after_reload_equals_predict_before_save(sample_run):
 def test_head_tail_truncation_for_word_tokens_survives_the_run_folder(tmp_path):
     from kerasclf.train import train
 
-    cfg = kerasclf.load_config(overrides=[*QUICK, "inputs.0.tokenizer.truncation=head_tail",
-                                          "inputs.0.tokenizer.head_tokens=16"])
+    cfg = kerasclf.load_config(
+        overrides=[*QUICK, "inputs.0.tokenizer.truncation=head_tail", "inputs.0.tokenizer.head_tokens=16"]
+    )
     run_dir = train(cfg, tmp_path)
     run = kerasclf.load_run(run_dir)
     assert run.tokenizers["review"].head_tokens == 16
@@ -162,8 +174,15 @@ def test_ema_run_keeps_the_averaged_weights(tmp_path):
     from kerasclf.models.build import build_model
     from kerasclf.train import train
 
-    over = [*QUICK, "data.limit=300", "train.learning_rate=0.01", "train.schedule=constant",
-            "train.early_stopping=null", "train.weight_decay=0", "train.clipnorm=null"]
+    over = [
+        *QUICK,
+        "data.limit=300",
+        "train.learning_rate=0.01",
+        "train.schedule=constant",
+        "train.early_stopping=null",
+        "train.weight_decay=0",
+        "train.clipnorm=null",
+    ]
     cfg = kerasclf.load_config(overrides=over)
     keras.utils.set_random_seed(cfg.train.seed)  # as train() does, so the same initial weights
     initial = build_model(cfg, load_data(cfg, progress=False)).get_weights()
@@ -178,12 +197,17 @@ def test_ema_run_keeps_the_averaged_weights(tmp_path):
     assert averaged <= 0.011 < 5 * 0.01 < raw
 
 
+NOTEBOOK = [*QUICK, "inputs.0.tokenizer.max_tokens=2000", "train.epochs=1"]
+
+
 def test_notebook_snippet_from_the_readme():
     """The README's notebook block, run as written (with a shorter config)."""
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- notebook -->", 2)[1].split("```python", 1)[1].split("```", 1)[0]
-    block = block.replace('kerasclf.load_config("configs/imdb_cnn.yaml")',
-                          f'kerasclf.load_config("configs/imdb_cnn.yaml", overrides={QUICK + ["inputs.0.tokenizer.max_tokens=2000", "train.epochs=1"]!r})')
+    block = block.replace(
+        'kerasclf.load_config("configs/imdb_cnn.yaml")',
+        f'kerasclf.load_config("configs/imdb_cnn.yaml", overrides={NOTEBOOK!r})',
+    )
     block = block.replace("epochs=cfg.train.epochs", "epochs=1")
     scope = {}
     cwd = os.getcwd()
@@ -214,17 +238,23 @@ def _trained_dirs(out):
     return sorted(p for p in out.iterdir()) if out.exists() else []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--config", "missing.yaml"], "--config missing.yaml: no such file"),
-    (["--set", "data.source=nowhere.csv"], "data.source: nowhere.csv: no such file or folder"),
-    (["--set", "data.source=s3://bucket/x"], "no such file or folder"),
-    (["--set", "train.epoch=2"], "train.epoch: unknown key; did you mean 'epochs'?"),
-    (["--set", f"data.source={FIXTURES / 'bom.csv'}", "--set", "data.label_column=stars"], "column 'stars' is not in"),
-    (["--set", f"data.source={FIXTURES / 'single_class.csv'}"], "single class"),
-    (["--set", f"data.source={FIXTURES / 'empty_text.csv'}"], "has an empty 'text'"),
-    (["--set", "inputs.0.max_length=0"], "inputs.0.max_length: expected an integer >= 1, got 0"),
-    (["--bogus"], "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "missing.yaml"], "--config missing.yaml: no such file"),
+        (["--set", "data.source=nowhere.csv"], "data.source: nowhere.csv: no such file or folder"),
+        (["--set", "data.source=s3://bucket/x"], "no such file or folder"),
+        (["--set", "train.epoch=2"], "train.epoch: unknown key; did you mean 'epochs'?"),
+        (
+            ["--set", f"data.source={FIXTURES / 'bom.csv'}", "--set", "data.label_column=stars"],
+            "column 'stars' is not in",
+        ),
+        (["--set", f"data.source={FIXTURES / 'single_class.csv'}"], "single class"),
+        (["--set", f"data.source={FIXTURES / 'empty_text.csv'}"], "has an empty 'text'"),
+        (["--set", "inputs.0.max_length=0"], "inputs.0.max_length: expected an integer >= 1, got 0"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, args, message):
     out = tmp_path / "runs"
     r = run_cli("train", *args, "--output-dir", str(out))
@@ -254,8 +284,13 @@ def test_killed_training_resumes_to_the_same_metrics_as_an_uninterrupted_run(tmp
     over = [*QUICK, "train.epochs=4", "train.mixup_alpha=0.2", "train.early_stopping.patience=2"]
     out = tmp_path / "runs"
     args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(out), *sum((["--set", s] for s in over), [])]
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         log = None
@@ -293,13 +328,22 @@ def test_killed_training_resumes_to_the_same_metrics_as_an_uninterrupted_run(tmp
 
 
 def test_training_and_predicting_never_import_tensorflow(sample_run):
-    code = ("import sys, kerasclf\n"
-            "from kerasclf.train import train\n"
-            f"train(kerasclf.load_config(overrides={QUICK + ['train.epochs=1', 'data.limit=200']!r}), {str(sample_run.parent / 'no_tf')!r})\n"
-            f"kerasclf.load_run({str(sample_run)!r}).predict(['a fine film'])\n"
-            "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    code = (
+        "import sys, kerasclf\n"
+        "from kerasclf.train import train\n"
+        f"train(kerasclf.load_config(overrides={[*QUICK, 'train.epochs=1', 'data.limit=200']!r}), "
+        f"{str(sample_run.parent / 'no_tf')!r})\n"
+        f"kerasclf.load_run({str(sample_run)!r}).predict(['a fine film'])\n"
+        "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "NO_TF"
 
@@ -308,17 +352,44 @@ def test_longformer_with_mixup_trains_and_predicts_on_the_tensorflow_backend(tmp
     """The encoders use keras.ops only: the same config runs on another backend (TF, installed with keras-hub)."""
     pytest.importorskip("tensorflow")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
-    over = ["data.limit=200", "train.epochs=1", "inputs.0.max_length=48", "inputs.0.encoder.attention_window=8",
-            "inputs.0.encoder.embedding_dim=16", "inputs.0.encoder.ff_dim=16", "train.mixup_alpha=0.2"]
-    r = subprocess.run([sys.executable, "-m", "kerasclf.train", "--config", "configs/imdb_longformer.yaml",
-                        "--output-dir", str(tmp_path), *sum((["--set", s] for s in over), [])],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    over = [
+        "data.limit=200",
+        "train.epochs=1",
+        "inputs.0.max_length=48",
+        "inputs.0.encoder.attention_window=8",
+        "inputs.0.encoder.embedding_dim=16",
+        "inputs.0.encoder.ff_dim=16",
+        "train.mixup_alpha=0.2",
+    ]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kerasclf.train",
+            "--config",
+            "configs/imdb_longformer.yaml",
+            "--output-dir",
+            str(tmp_path),
+            *sum((["--set", s] for s in over), []),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     # TensorFlow's start-up lines (no CUDA driver, cuInit failed, absl's notice) are hidden
     for noise in ("cuda drivers", "cuInit", "absl::InitializeLog", "oneDNN"):
         assert noise not in r.stderr, noise
     run_dir = r.stdout.strip().splitlines()[-1]
-    p = subprocess.run([sys.executable, "-m", "kerasclf.predict", "--run", run_dir, "--text", "A fine film."],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "kerasclf.predict", "--run", run_dir, "--text", "A fine film."],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert set(json.loads(p.stdout.strip().splitlines()[-1])["probabilities"]) == {"neg", "pos"}

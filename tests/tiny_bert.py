@@ -1,5 +1,6 @@
 """A tiny random BERT checkpoint in Hugging Face's format (config.json, model.safetensors, vocab.txt),
 written to a folder so that tests load it through the same code as a real one."""
+
 from __future__ import annotations
 
 import collections
@@ -22,28 +23,55 @@ def vocabulary(texts: list[str], size: int = 1500) -> list[str]:
     return vocab
 
 
-def write_tiny_bert(folder: Path, texts: list[str], hidden: int = 32, layers: int = 2, heads: int = 2,
-                    intermediate: int = 64, positions: int = 128, seed: int = 0) -> Path:
+def write_tiny_bert(
+    folder: Path,
+    texts: list[str],
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 64,
+    positions: int = 128,
+    seed: int = 0,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = vocabulary(texts)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    (folder / "config.json").write_text(json.dumps({
-        "architectures": ["BertModel"], "model_type": "bert", "vocab_size": len(vocab), "hidden_size": hidden,
-        "num_hidden_layers": layers, "num_attention_heads": heads, "intermediate_size": intermediate,
-        "max_position_embeddings": positions, "type_vocab_size": 2, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "layer_norm_eps": 1e-12,
-        "pad_token_id": 0, "initializer_range": 0.02}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["BertModel"],
+                "model_type": "bert",
+                "vocab_size": len(vocab),
+                "hidden_size": hidden,
+                "num_hidden_layers": layers,
+                "num_attention_heads": heads,
+                "intermediate_size": intermediate,
+                "max_position_embeddings": positions,
+                "type_vocab_size": 2,
+                "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1,
+                "attention_probs_dropout_prob": 0.1,
+                "layer_norm_eps": 1e-12,
+                "pad_token_id": 0,
+                "initializer_range": 0.02,
+            }
+        )
+    )
     rng = np.random.default_rng(seed)
 
     def w(*shape, scale=0.05):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    t = {"embeddings.word_embeddings.weight": w(len(vocab), hidden),
-         "embeddings.position_embeddings.weight": w(positions, hidden),
-         "embeddings.token_type_embeddings.weight": w(2, hidden),
-         "embeddings.LayerNorm.weight": 1 + w(hidden), "embeddings.LayerNorm.bias": w(hidden),
-         "pooler.dense.weight": w(hidden, hidden), "pooler.dense.bias": w(hidden)}
+    t = {
+        "embeddings.word_embeddings.weight": w(len(vocab), hidden),
+        "embeddings.position_embeddings.weight": w(positions, hidden),
+        "embeddings.token_type_embeddings.weight": w(2, hidden),
+        "embeddings.LayerNorm.weight": 1 + w(hidden),
+        "embeddings.LayerNorm.bias": w(hidden),
+        "pooler.dense.weight": w(hidden, hidden),
+        "pooler.dense.bias": w(hidden),
+    }
     for i in range(layers):
         p = f"encoder.layer.{i}."
         for name in ("query", "key", "value"):

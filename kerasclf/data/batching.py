@@ -4,11 +4,11 @@ Each batch is cut to its longest real sequence (the encoders mask padding, so th
 same as at full length), and with `bucket=True` training batches hold reviews of similar length:
 shuffled within chunks of 50 batches sorted by length, then the batches themselves shuffled.
 """
+
 from __future__ import annotations
 
 import keras
 import numpy as np
-
 
 ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
 
@@ -42,8 +42,16 @@ def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 class Batches(keras.utils.PyDataset):
     """(inputs, labels) batches. `x` maps input names to int32 (n, max_length) arrays."""
 
-    def __init__(self, x: dict[str, np.ndarray], y: np.ndarray | None, batch_size: int,
-                 shuffle: bool = False, bucket: bool = False, seed: int = 0, lengths: np.ndarray | None = None):
+    def __init__(
+        self,
+        x: dict[str, np.ndarray],
+        y: np.ndarray | None,
+        batch_size: int,
+        shuffle: bool = False,
+        bucket: bool = False,
+        seed: int = 0,
+        lengths: np.ndarray | None = None,
+    ):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size = batch_size
@@ -57,14 +65,18 @@ class Batches(keras.utils.PyDataset):
     def _make_order(self) -> list[np.ndarray]:
         idx = np.arange(self.n)
         if not self.shuffle:
-            return [idx[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+            return [idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
         rng = np.random.default_rng([self.seed, self.epoch])
         idx = rng.permutation(self.n)
         if self.bucket:
             chunk = self.batch_size * 50
-            idx = np.concatenate([c[np.argsort(self._lengths[c], kind="stable")]
-                                  for c in np.array_split(idx, max(1, -(-self.n // chunk)))])
-        batches = [idx[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+            idx = np.concatenate(
+                [
+                    c[np.argsort(self._lengths[c], kind="stable")]
+                    for c in np.array_split(idx, max(1, -(-self.n // chunk)))
+                ]
+            )
+        batches = [idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def __len__(self) -> int:

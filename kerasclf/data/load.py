@@ -1,8 +1,9 @@
 """`load_data(cfg)`: source -> splits -> one tokenizer per input -> batches ready for `model.fit`.
 
-    data = load_data(cfg)
-    model.fit(data.train, validation_data=data.validation, epochs=2)
+data = load_data(cfg)
+model.fit(data.train, validation_data=data.validation, epochs=2)
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,8 +85,10 @@ def require_keras_hub(cfg: Config) -> None:
     except ImportError:
         i, inp = needs[0]
         key = "preset" if isinstance(inp.encoder, PretrainedConfig) else "init_from"
-        raise UserError(f"inputs.{i}.encoder.{key}: a pretrained checkpoint needs keras-hub, which is not "
-                        "installed; install the extra: pip install 'kerasclf[hub]'") from None
+        raise UserError(
+            f"inputs.{i}.encoder.{key}: a pretrained checkpoint needs keras-hub, which is not "
+            "installed; install the extra: pip install 'kerasclf[hub]'"
+        ) from None
 
 
 def load_tokenizer(inp: InputConfig, path):
@@ -107,7 +110,11 @@ def encode_input(inp: InputConfig, tokenizer, texts: list, progress: bool = Fals
     """The model-input arrays of one input: {name: ids} (and {name__segments: ...} for pretrained)."""
     if isinstance(tokenizer, WordPieceTokenizer):
         ids, segments = tokenizer.encode(texts, progress=progress)
-        return {inp.name: ids, inp.name + SEGMENTS: segments} if isinstance(inp.encoder, PretrainedConfig) else {inp.name: ids}
+        return (
+            {inp.name: ids, inp.name + SEGMENTS: segments}
+            if isinstance(inp.encoder, PretrainedConfig)
+            else {inp.name: ids}
+        )
     return {inp.name: tokenizer.encode(texts, progress=progress)}
 
 
@@ -131,20 +138,30 @@ def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, p
         pretrained.load_all(cfg)
     raw = load_raw(cfg)
     counts = np.bincount(raw.train.labels, minlength=len(raw.class_names))
-    log.info("data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s", cfg.data.source,
-             len(raw.train), len(raw.validation), len(raw.test), len(raw.class_names),
-             ", ".join(f"{c} {n}" for c, n in zip(raw.class_names, counts)))
+    log.info(
+        "data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s",
+        cfg.data.source,
+        len(raw.train),
+        len(raw.validation),
+        len(raw.test),
+        len(raw.class_names),
+        ", ".join(f"{c} {n}" for c, n in zip(raw.class_names, counts)),
+    )
     start = time.perf_counter()
     if tokenizers is None:
         tokenizers = fit_tokenizers(cfg, raw.train)
-    arrays = {s: encode_split(cfg, tokenizers, getattr(raw, s), progress=progress)
-              for s in ("train", "validation", "test")}
+    arrays = {
+        s: encode_split(cfg, tokenizers, getattr(raw, s), progress=progress) for s in ("train", "validation", "test")
+    }
     seconds = time.perf_counter() - start
-    log.info("tokenized in %.1f s (vocabulary: %s)", seconds,
-             ", ".join(f"{k} {t.vocab_size}" for k, t in tokenizers.items()))
+    log.info(
+        "tokenized in %.1f s (vocabulary: %s)", seconds, ", ".join(f"{k} {t.vocab_size}" for k, t in tokenizers.items())
+    )
     t = cfg.train
     return Data(
-        raw=raw, tokenizers=tokenizers, arrays=arrays,
+        raw=raw,
+        tokenizers=tokenizers,
+        arrays=arrays,
         train=Batches(arrays["train"], raw.train.labels, t.batch_size, shuffle=True, bucket=True, seed=t.seed),
         validation=Batches(arrays["validation"], raw.validation.labels, t.batch_size),
         test=Batches(arrays["test"], raw.test.labels, t.batch_size),

@@ -6,8 +6,10 @@ Sources (the `data.source` key):
     DIR or FILE.tar.gz     the aclImdb layout: <split>/<class>/*.txt, classes from folder names
     FILE.csv/.tsv/.jsonl   rows with text column(s) and a label column; test from `data.test`
 """
+
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -37,7 +39,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def take(self, index) -> "Split":
+    def take(self, index) -> Split:
         index = np.asarray(index, dtype=np.int64)
         return Split({c: [v[i] for i in index] for c, v in self.columns.items()}, self.labels[index])
 
@@ -87,8 +89,11 @@ def read_table(path: Path) -> list[dict]:
         return rows
     # TSV is read as written by most tools (GLUE, spreadsheets): tabs separate, quotes are text.
     tsv = name.endswith(".tsv")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tsv else ",",
-                        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter="\t" if tsv else ",",
+        quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL,
+    )
     try:
         lines = [r for r in reader if r and any(c.strip() for c in r)]
     except csv.Error as e:
@@ -141,18 +146,18 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
         import tensorflow_datasets as tfds
     except ImportError:
         raise UserError(f"data.source: tfds:{name} needs tensorflow-datasets (pip install 'kerasclf[tfds]')") from None
-    try:
+    with contextlib.suppress(RuntimeError, ValueError):
         tf.config.set_visible_devices([], "GPU")
-    except (RuntimeError, ValueError):
-        pass
     try:
         builder = tfds.builder(name)
         builder.download_and_prepare()
     except Exception as e:  # noqa: BLE001 - tfds raises many kinds; all mean "could not get it"
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise UserError(f"data.source: tfds:{name} could not be loaded or downloaded (offline? {first}); "
-                        "prepare it once online or point data.source at local files") from None
-    label_feature = builder.info.features[cfg.data.label_column] if cfg.data.label_column in builder.info.features else None
+        raise UserError(
+            f"data.source: tfds:{name} could not be loaded or downloaded (offline? {first}); "
+            "prepare it once online or point data.source at local files"
+        ) from None
+    label_feature = builder.info.features.get(cfg.data.label_column, None)
     names = list(getattr(label_feature, "names", []) or [])
     out = {}
     available = list(builder.info.splits) or ["train", "validation", "test"]  # (tfds mock data lists none)
@@ -166,7 +171,9 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
             rows.append(row)
         out[split] = rows
     # GLUE-style test splits carry label -1: use the validation split as test instead
-    if "test" in out and all(np.ndim(r.get(cfg.data.label_column, -1)) == 0 and r.get(cfg.data.label_column) == -1 for r in out["test"][:100]):
+    if "test" in out and all(
+        np.ndim(r.get(cfg.data.label_column, -1)) == 0 and r.get(cfg.data.label_column) == -1 for r in out["test"][:100]
+    ):
         log.info("tfds:%s: the test split has no labels; using its validation split as test", name)
         out["test"] = out.pop("validation", [])
     return out
@@ -176,8 +183,10 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
 def _resolve(source: str) -> Path:
     p = Path(source).expanduser()
     if not p.exists():
-        raise UserError(f"data.source: {source}: no such file or folder "
-                        "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)")
+        raise UserError(
+            f"data.source: {source}: no such file or folder "
+            "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)"
+        )
     return p
 
 
@@ -202,8 +211,10 @@ def read_source(cfg: Config) -> dict[str, list[dict]]:
                     raise UserError(f"data.{key}: {other}: no such file (expected a file like data.source)")
                 out[key] = read_table(p)
         return out
-    raise UserError(f"data.source: {src}: unknown kind of source "
-                    "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)")
+    raise UserError(
+        f"data.source: {src}: unknown kind of source "
+        "(expected sample, tfds:NAME, an aclImdb folder or .tar.gz, or a .csv/.tsv/.jsonl file)"
+    )
 
 
 def _label_key(value) -> str:
@@ -227,14 +238,18 @@ def _label_mapping(rows_by_split: dict[str, list[dict]], cfg: Config) -> tuple[d
     train = rows_by_split["train"]
     if key not in train[0]:
         have = ", ".join(map(str, train[0].keys()))
-        raise UserError(f"data.label_column: column {key!r} is not in the train rows of {cfg.data.source} (it has: {have})")
+        raise UserError(
+            f"data.label_column: column {key!r} is not in the train rows of {cfg.data.source} (it has: {have})"
+        )
     keys = sorted({_label_key(r.get(key)) for r in train})
     if all(k.lstrip("-").isdigit() for k in keys):
         values = sorted(int(k) for k in keys)
         if values == list(range(len(values))) and cfg.data.class_names:
             if len(cfg.data.class_names) != len(values):
-                raise UserError(f"data.class_names: {len(cfg.data.class_names)} names given, "
-                                f"the train split has {len(values)} classes (labels 0..{len(values) - 1})")
+                raise UserError(
+                    f"data.class_names: {len(cfg.data.class_names)} names given, "
+                    f"the train split has {len(values)} classes (labels 0..{len(values) - 1})"
+                )
             return {str(v): v for v in values}, list(cfg.data.class_names)
         return {str(v): i for i, v in enumerate(values)}, [str(v) for v in values]
     if cfg.data.class_names:
@@ -273,13 +288,17 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
                 dropped += 1
                 continue
             c = columns[[not t.strip() for t in texts].index(True)]
-            raise UserError(f"data.source: row {n} of the {split} split of {source} has an empty {c!r} "
-                            "(remove it, or set data.drop_empty: true)")
+            raise UserError(
+                f"data.source: row {n} of the {split} split of {source} has an empty {c!r} "
+                "(remove it, or set data.drop_empty: true)"
+            )
         label = row[key]
         lookup = _label_key(label)
         if lookup not in mapping:
-            raise UserError(f"data.label_column: row {n} of the {split} split has label {label!r}, "
-                            f"which the train split does not have (train classes: {sorted(map(str, mapping))})")
+            raise UserError(
+                f"data.label_column: row {n} of the {split} split has label {label!r}, "
+                f"which the train split does not have (train classes: {sorted(map(str, mapping))})"
+            )
         for c, t in zip(columns, texts):
             keep_cols[c].append(t)
         labels.append(mapping[lookup])
@@ -308,7 +327,9 @@ def load_raw(cfg: Config) -> RawData:
         raise UserError(f"data.source: {cfg.data.source} has no training rows")
     columns = list(dict.fromkeys(c for inp in cfg.inputs for c in inp.text_columns))
     mapping, names = _label_mapping(rows, cfg)
-    splits = {s: _to_split(r, s, columns, mapping, cfg) for s, r in rows.items() if s in ("train", "validation", "test")}
+    splits = {
+        s: _to_split(r, s, columns, mapping, cfg) for s, r in rows.items() if s in ("train", "validation", "test")
+    }
     train = splits["train"]
     seed = cfg.train.seed
     if cfg.data.limit:
@@ -316,8 +337,10 @@ def load_raw(cfg: Config) -> RawData:
         train = train.take(np.sort(keep))
     if len(np.unique(train.labels)) < 2:
         only = names[int(train.labels[0])] if len(train) else "none"
-        raise UserError(f"data.label_column: the train split has a single class ({only!r}); "
-                        "expected at least two classes to learn from")
+        raise UserError(
+            f"data.label_column: the train split has a single class ({only!r}); "
+            "expected at least two classes to learn from"
+        )
     test = splits.get("test")
     if test is None:
         fraction = cfg.data.test if isinstance(cfg.data.test, float) else 0.1

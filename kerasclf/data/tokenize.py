@@ -11,6 +11,7 @@ verdict is often in its last lines).
 Saved as one `tokenizer.json` that holds vocabulary, normalisation, padding and (head or tail)
 truncation; `head_tail` is done here, so it is passed again at load time (from the run's config).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,13 +31,15 @@ class WordTokenizer:
         self.tokenizer = tokenizer
         pad = tokenizer.padding
         if not pad or not pad.get("length") or (head_tokens is None) != bool(tokenizer.truncation):
-            raise ValueError("a WordTokenizer needs fixed-length padding, and truncation set unless head_tokens is given")
+            raise ValueError(
+                "a WordTokenizer needs fixed-length padding, and truncation set unless head_tokens is given"
+            )
         self.max_length = pad["length"]
         self.head_tokens = None if head_tokens is None else min(head_tokens, self.max_length)
         self._uncut = None  # a copy without truncation or padding, made when lengths() is first asked
 
     @classmethod
-    def fit(cls, texts: list[str], cfg: TokenizerConfig, max_length: int) -> "WordTokenizer":
+    def fit(cls, texts: list[str], cfg: TokenizerConfig, max_length: int) -> WordTokenizer:
         norm = []
         if cfg.strip_html:
             norm.append(normalizers.Replace(Regex(r"<[^>]*>"), " "))
@@ -47,8 +50,9 @@ class WordTokenizer:
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
         tok.normalizer = normalizers.Sequence(norm)
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
-        trainer = trainers.WordLevelTrainer(vocab_size=cfg.max_tokens, min_frequency=cfg.min_freq,
-                                            special_tokens=[PAD, UNK], show_progress=False)
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=cfg.max_tokens, min_frequency=cfg.min_freq, special_tokens=[PAD, UNK], show_progress=False
+        )
         tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
         if cfg.truncation != "head_tail":
             tok.enable_truncation(max_length, direction="left" if cfg.truncation == "tail" else "right")
@@ -70,11 +74,11 @@ class WordTokenizer:
         # encode_batch_fast skips character offsets, which ids do not need
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
         for start in range(0, len(texts), CHUNK):
-            chunk = encode(texts[start:start + CHUNK], add_special_tokens=False)
+            chunk = encode(texts[start : start + CHUNK], add_special_tokens=False)
             if self.head_tokens is None:
-                out[start:start + len(chunk)] = [e.ids for e in chunk]
+                out[start : start + len(chunk)] = [e.ids for e in chunk]
             else:
-                out[start:start + len(chunk)] = [self._head_tail(e.ids) for e in chunk]
+                out[start : start + len(chunk)] = [self._head_tail(e.ids) for e in chunk]
             if bar is not None:
                 bar.update(start + len(chunk))
         return out
@@ -91,7 +95,7 @@ class WordTokenizer:
     def _head_tail(self, ids: list[int]) -> list[int]:
         if len(ids) <= self.max_length:
             return ids
-        return ids[:self.head_tokens] + ids[len(ids) - (self.max_length - self.head_tokens):]
+        return ids[: self.head_tokens] + ids[len(ids) - (self.max_length - self.head_tokens) :]
 
     def decode(self, ids) -> list[str]:
         vocab = {i: t for t, i in self.tokenizer.get_vocab().items()}
@@ -101,6 +105,6 @@ class WordTokenizer:
         self.tokenizer.save(str(path))
 
     @classmethod
-    def load(cls, path: str | Path, head_tokens: int | None = None) -> "WordTokenizer":
+    def load(cls, path: str | Path, head_tokens: int | None = None) -> WordTokenizer:
         """`head_tokens` as given to fit (the config's, when its truncation is head_tail)."""
         return cls(Tokenizer.from_file(str(path)), head_tokens)

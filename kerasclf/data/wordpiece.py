@@ -11,10 +11,11 @@ Specials and truncation are added here rather than by `tokenizers`, so that a re
 head, its tail, or both (`head_tail`: the first `head_tokens` and the last ones, Sun et al. 2019),
 and a pair is cut round-robin, one token from each text in turn, as keras-hub's packer does.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
@@ -35,8 +36,15 @@ class WordPieceTokenizer:
             raise ValueError(f"[PAD] has id {self.pad_id}; kerasclf expects BERT's 0")
 
     @classmethod
-    def from_vocab(cls, vocab_file: str | Path, lowercase: bool = True, strip_html: bool = True,
-                   max_length: int = 512, truncation: str = "head", head_tokens: int = 128) -> "WordPieceTokenizer":
+    def from_vocab(
+        cls,
+        vocab_file: str | Path,
+        lowercase: bool = True,
+        strip_html: bool = True,
+        max_length: int = 512,
+        truncation: str = "head",
+        head_tokens: int = 128,
+    ) -> WordPieceTokenizer:
         vocab = {}
         with open(vocab_file, encoding="utf-8") as f:
             for i, line in enumerate(f):
@@ -46,8 +54,11 @@ class WordPieceTokenizer:
         # C1 control characters are dashes and quotes mis-decoded from Windows-1252 (IMDB has many
         # U+0097): a space, as keras-hub's tokenizer takes them, rather than deleted (words would join)
         norm.append(normalizers.Replace(Regex("[\u0080-\u009f]"), " "))
-        norm.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                               strip_accents=None, lowercase=lowercase))
+        norm.append(
+            normalizers.BertNormalizer(
+                clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+            )
+        )
         tok.normalizer = normalizers.Sequence(norm)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         return cls(tok, max_length, truncation, head_tokens)
@@ -64,14 +75,15 @@ class WordPieceTokenizer:
         if len(ids) <= budget:
             return ids
         if self.truncation == "tail":
-            return ids[len(ids) - budget:]
+            return ids[len(ids) - budget :]
         if self.truncation == "head_tail":
             head = min(self.head_tokens, budget)
-            return ids[:head] + (ids[len(ids) - (budget - head):] if budget > head else [])
+            return ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
         return ids[:budget]
 
-    def encode(self, texts: Sequence[str] | Sequence[tuple[str, str]], progress: bool = False
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, texts: Sequence[str] | Sequence[tuple[str, str]], progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(token ids, segment ids), both int32 of shape (len(texts), max_length), padded with 0."""
         n, length = len(texts), self.max_length
         ids = np.zeros((n, length), dtype=np.int32)
@@ -83,19 +95,19 @@ class WordPieceTokenizer:
 
             bar = progress_bar(n)
         for start in range(0, n, CHUNK):
-            chunk = texts[start:start + CHUNK]
+            chunk = texts[start : start + CHUNK]
             if pairs:
                 a_all = self._pieces([a for a, _ in chunk])
                 b_all = self._pieces([b for _, b in chunk])
                 for i, (a, b) in enumerate(zip(a_all, b_all), start):
                     a, b = self._round_robin(a, b, length - 3)
                     row = [self.cls_id, *a, self.sep_id, *b, self.sep_id]
-                    ids[i, :len(row)] = row
-                    segments[i, len(a) + 2:len(row)] = 1
+                    ids[i, : len(row)] = row
+                    segments[i, len(a) + 2 : len(row)] = 1
             else:
                 for i, a in enumerate(self._pieces(chunk), start):
                     row = [self.cls_id, *self._cut(a, length - 2), self.sep_id]
-                    ids[i, :len(row)] = row
+                    ids[i, : len(row)] = row
             if bar is not None:
                 bar.update(start + len(chunk))
         return ids, segments
@@ -113,7 +125,7 @@ class WordPieceTokenizer:
         if len(a) + len(b) <= budget:
             return a, b
         na = min(len(a), max(budget - len(b), (budget + 1) // 2))
-        return a[:na], b[:min(len(b), budget - na)]
+        return a[:na], b[: min(len(b), budget - na)]
 
     def decode(self, ids) -> list[str]:
         return [self.tokenizer.id_to_token(int(i)) for i in ids if int(i) != self.pad_id]

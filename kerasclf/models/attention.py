@@ -17,6 +17,7 @@ through torch's fused scaled_dot_product_attention (`_torch_sdpa`), which never 
 scores for the backward pass; full attention with attention dropout uses a manual path with a
 cheaper mask. The portable keras.ops path is kept and tested against the same references.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,13 +68,16 @@ def _torch_full_attention(q, k, v, key_mask, dropout: float):
     allowed = key_mask[:, None, None, :] > 0.5
     if not dropout:
         return _torch_sdpa(q, k, v, allowed)
-    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all (an empty text): no NaN; the row is never used
+    allowed = allowed | ~allowed.any(
+        dim=-1, keepdim=True
+    )  # no real key at all (an empty text): no NaN; the row is never used
     b, h, length, d = q.shape
     # the mask goes in as the bias of one batched matmul, the scale on q: no extra pass over the scores
     bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, NEG)
     bias = bias.expand(b, h, 1, length).reshape(b * h, 1, length)
-    scores = torch.baddbmm(bias, (q * (1.0 / math.sqrt(d))).reshape(b * h, length, d),
-                           k.reshape(b * h, length, d).transpose(1, 2))
+    scores = torch.baddbmm(
+        bias, (q * (1.0 / math.sqrt(d))).reshape(b * h, length, d), k.reshape(b * h, length, d).transpose(1, 2)
+    )
     weights = torch.softmax(scores, dim=-1).masked_fill(~_keep_mask(scores.shape, dropout, q.device), 0.0)
     out = torch.bmm(weights, v.reshape(b * h, length, d)) * (1.0 / (1.0 - dropout))  # rescale the smaller tensor
     return out.reshape(b, h, length, d)
@@ -128,7 +132,7 @@ def _neighbours(blocks, parts: int):
     """
     padded = ops.pad(blocks, [(0, 0), (0, 0), (1, 1), (0, 0), (0, 0)])
     n = blocks.shape[2]
-    return ops.concatenate([padded[:, :, i:i + n] for i in range(parts)], axis=3)
+    return ops.concatenate([padded[:, :, i : i + n] for i in range(parts)], axis=3)
 
 
 def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
@@ -147,7 +151,7 @@ def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
         def widen(x):
             padded = ops.pad(x, [(0, 0), (0, 0), (1, 1), (0, 0), (0, 0)])
             left = ops.reshape(padded[:, :, 0:n], (-1, x.shape[1], n // 2, window, x.shape[-1]))
-            right = ops.reshape(padded[:, :, 2:n + 2], (-1, x.shape[1], n // 2, window, x.shape[-1]))
+            right = ops.reshape(padded[:, :, 2 : n + 2], (-1, x.shape[1], n // 2, window, x.shape[-1]))
             return ops.concatenate([left, right], axis=3)
 
         kw, vw, mw = widen(kh), widen(vh), widen(mh)

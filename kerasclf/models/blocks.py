@@ -1,7 +1,6 @@
 """Transformer building blocks shared by the transformer, local_transformer and longformer encoders."""
-from __future__ import annotations
 
-import math
+from __future__ import annotations
 
 import keras
 from keras import ops
@@ -17,8 +16,16 @@ class SelfAttention(keras.layers.Layer):
     as in the Longformer paper.
     """
 
-    def __init__(self, heads: int, kind: str = "full", window: int = 64, overlap: bool = False,
-                 global_positions=(0,), attention_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        heads: int,
+        kind: str = "full",
+        window: int = 64,
+        overlap: bool = False,
+        global_positions=(0,),
+        attention_dropout: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if kind not in ("full", "window", "sliding"):
             raise ValueError(f"SelfAttention kind must be full, window or sliding, got {kind!r}")
@@ -29,7 +36,9 @@ class SelfAttention(keras.layers.Layer):
         # dropout on the attention probabilities (BERT's attention_probs_dropout_prob)
         self.seed_generator = keras.random.SeedGenerator() if self.attention_dropout else None
         self.global_positions = [int(p) for p in global_positions]
-        names = ["query", "key", "value"] + (["global_query", "global_key", "global_value"] if kind == "sliding" else [])
+        names = ["query", "key", "value"] + (
+            ["global_query", "global_key", "global_value"] if kind == "sliding" else []
+        )
         self.projections = {n: None for n in names}
         self.output_dense = None
 
@@ -55,8 +64,9 @@ class SelfAttention(keras.layers.Layer):
         mask = ops.cast(padding_mask, x.dtype)
         q, k, v = (self._heads(self.projections[n](x)) for n in ("query", "key", "value"))
         if self.kind == "full":
-            out = attention.full_attention(q, k, v, mask, self.attention_dropout if training else 0.0,
-                                           self.seed_generator)
+            out = attention.full_attention(
+                q, k, v, mask, self.attention_dropout if training else 0.0, self.seed_generator
+            )
         elif self.kind == "window":
             out = attention.window_attention(q, k, v, mask, self.window, self.overlap)
         else:
@@ -69,9 +79,15 @@ class SelfAttention(keras.layers.Layer):
         return x_shape
 
     def get_config(self):
-        return {**super().get_config(), "heads": self.heads, "kind": self.kind, "window": self.window,
-                "overlap": self.overlap, "global_positions": self.global_positions,
-                "attention_dropout": self.attention_dropout}
+        return {
+            **super().get_config(),
+            "heads": self.heads,
+            "kind": self.kind,
+            "window": self.window,
+            "overlap": self.overlap,
+            "global_positions": self.global_positions,
+            "attention_dropout": self.attention_dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -79,15 +95,36 @@ class TransformerBlock(keras.layers.Layer):
     """Self-attention and a feed-forward layer, each with a residual connection and layer norm
     (pre-norm: norm before each part; post-norm: after, as in Vaswani et al. 2017)."""
 
-    def __init__(self, heads: int, ff_dim: int, dropout: float = 0.1, norm: str = "pre", kind: str = "full",
-                 window: int = 64, overlap: bool = False, global_positions=(0,), norm_epsilon: float = 1e-6,
-                 attention_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        heads: int,
+        ff_dim: int,
+        dropout: float = 0.1,
+        norm: str = "pre",
+        kind: str = "full",
+        window: int = 64,
+        overlap: bool = False,
+        global_positions=(0,),
+        norm_epsilon: float = 1e-6,
+        attention_dropout: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.config = {"heads": heads, "ff_dim": ff_dim, "dropout": dropout, "norm": norm, "kind": kind,
-                       "window": window, "overlap": overlap, "global_positions": list(global_positions),
-                       "norm_epsilon": norm_epsilon, "attention_dropout": attention_dropout}
-        self.attention = SelfAttention(heads, kind, window, overlap, global_positions, attention_dropout,
-                                       name="attention")
+        self.config = {
+            "heads": heads,
+            "ff_dim": ff_dim,
+            "dropout": dropout,
+            "norm": norm,
+            "kind": kind,
+            "window": window,
+            "overlap": overlap,
+            "global_positions": list(global_positions),
+            "norm_epsilon": norm_epsilon,
+            "attention_dropout": attention_dropout,
+        }
+        self.attention = SelfAttention(
+            heads, kind, window, overlap, global_positions, attention_dropout, name="attention"
+        )
         self.norm1 = keras.layers.LayerNormalization(epsilon=norm_epsilon, name="norm1")
         self.norm2 = keras.layers.LayerNormalization(epsilon=norm_epsilon, name="norm2")
         self.ff1 = keras.layers.Dense(ff_dim, activation="gelu", name="ff1")
@@ -129,8 +166,11 @@ class PositionEmbedding(keras.layers.Layer):
 
     def build(self, input_shape):
         if self.kind == "learned":
-            self.table = self.add_weight(name="positions", shape=(self.max_length, input_shape[-1]),
-                                         initializer=keras.initializers.RandomNormal(stddev=0.02))
+            self.table = self.add_weight(
+                name="positions",
+                shape=(self.max_length, input_shape[-1]),
+                initializer=keras.initializers.RandomNormal(stddev=0.02),
+            )
 
     def call(self, x):
         length, dim = x.shape[1], x.shape[2]
@@ -154,8 +194,9 @@ class PrependCLS(keras.layers.Layer):
     """(x, mask) -> (x with a learned [CLS] vector in front, mask with a 1 in front)."""
 
     def build(self, x_shape, padding_mask_shape=None):
-        self.cls = self.add_weight(name="cls", shape=(x_shape[-1],),
-                                   initializer=keras.initializers.RandomNormal(stddev=0.02))
+        self.cls = self.add_weight(
+            name="cls", shape=(x_shape[-1],), initializer=keras.initializers.RandomNormal(stddev=0.02)
+        )
 
     def call(self, x, padding_mask):
         cls = ops.broadcast_to(ops.cast(self.cls, x.dtype)[None, None, :], (ops.shape(x)[0], 1, x.shape[-1]))

@@ -5,6 +5,7 @@ With pretrained inputs the model has two levels: each backbone is a sub-model `<
 head) is the sub-model `core`, which takes those vectors as inputs named `<input>__features`.
 train.py trains `core` alone on cached backbone outputs when every backbone is frozen.
 """
+
 from __future__ import annotations
 
 import keras
@@ -55,7 +56,8 @@ def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) ->
             segments = keras.Input(shape=(None,), dtype="int32", name=inp.name + _pretrained().SEGMENTS)
             inputs[inp.name + _pretrained().SEGMENTS] = segments
             core_args[inp.name + FEATURES] = _pretrained().branch(inp, mixup)(
-                {inp.name: ids, inp.name + _pretrained().SEGMENTS: segments})
+                {inp.name: ids, inp.name + _pretrained().SEGMENTS: segments}
+            )
         else:
             core_args[inp.name] = ids
     return Classifier(inputs, core(core_args), **options)
@@ -67,8 +69,11 @@ def build_model(cfg: Config, data) -> keras.Model:
     vocab_sizes = {name: tok.vocab_size for name, tok in data.tokenizers.items()}
     set_precision(cfg)
     model = build_network(cfg, vocab_sizes, data.num_classes)
-    rates = _pretrained().backbone_learning_rates(model, cfg) if any(
-        i.encoder.type == "pretrained" for i in cfg.inputs) else []
+    rates = (
+        _pretrained().backbone_learning_rates(model, cfg)
+        if any(i.encoder.type == "pretrained" for i in cfg.inputs)
+        else []
+    )
     return compile_model(model, cfg.train, data.num_classes, len(data.train), rates)
 
 

@@ -14,6 +14,7 @@ Its output (before bias and ReLU) is linear in the one-hot inputs, so it is what
 `embedding_dropout` then drops whole words while training: a dropped word reads as padding (a zero
 vector) in every window, with no rescaling (the word dropout of Iyyer et al. 2015).
 """
+
 from __future__ import annotations
 
 import keras
@@ -32,7 +33,9 @@ def embed(ids, inp: InputConfig, vocab_size: int):
     mask = PaddingMask(name=f"{name}_mask")(ids)
     # not zeroed at padding: there the sums still hold the last words' rows, as a Conv1D over one-hot
     # vectors gives, so that mixup of these sums is mixup of one-hot inputs; `encode` masks after ReLU
-    return OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(ids), mask
+    return OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(
+        ids
+    ), mask
 
 
 def encode(x, mask, inp: InputConfig):
@@ -40,7 +43,11 @@ def encode(x, mask, inp: InputConfig):
     pooled = []
     for i, k in enumerate(cfg.kernel_sizes):
         if cfg.one_hot:  # x holds the convolutions already (without bias)
-            h = x if len(cfg.kernel_sizes) == 1 else SliceChannels(i * cfg.filters, cfg.filters, name=f"{name}_part{k}")(x)
+            h = (
+                x
+                if len(cfg.kernel_sizes) == 1
+                else SliceChannels(i * cfg.filters, cfg.filters, name=f"{name}_part{k}")(x)
+            )
             h = BiasActivation("relu", name=f"{name}_conv{k}")(h)
         else:
             h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)

@@ -1,4 +1,5 @@
 """Optimizer, learning-rate schedule, loss and metrics for `model.compile`."""
+
 from __future__ import annotations
 
 import math
@@ -119,18 +120,32 @@ class MultiRateAdamW(keras.optimizers.AdamW):
                 i = self._get_variable_index(v)
                 decay = self.weight_decay if self.weight_decay and self._use_weight_decay(v) else 0.0
                 key = (self._multiplier(v), decay, v.value.device, v.value.dtype)
-                groups.setdefault(key, []).append((v.value, g.contiguous(), self._momentums[i].value,
-                                                   self._velocities[i].value))
-            for (multiplier, decay, device, dtype), items in groups.items():
+                groups.setdefault(key, []).append(
+                    (v.value, g.contiguous(), self._momentums[i].value, self._velocities[i].value)
+                )
+            for (multiplier, decay, device, _dtype), items in groups.items():
                 steps = self._fused_steps.get(device)
                 if steps is None:
                     steps = self._fused_steps[device] = torch.zeros((), dtype=torch.float32, device=device)
                 steps.fill_(step)
                 params, grads_, m, v = (list(t) for t in zip(*items))
-                torch._fused_adamw_(params, grads_, m, v, [], [steps] * len(params), amsgrad=False,
-                                    lr=lr * multiplier, beta1=float(self.beta_1), beta2=float(self.beta_2),
-                                    weight_decay=float(decay), eps=eps, maximize=False,
-                                    grad_scale=None, found_inf=None)
+                torch._fused_adamw_(
+                    params,
+                    grads_,
+                    m,
+                    v,
+                    [],
+                    [steps] * len(params),
+                    amsgrad=False,
+                    lr=lr * multiplier,
+                    beta1=float(self.beta_1),
+                    beta2=float(self.beta_2),
+                    weight_decay=float(decay),
+                    eps=eps,
+                    maximize=False,
+                    grad_scale=None,
+                    found_inf=None,
+                )
 
 
 def _torch_fused_adamw() -> bool:
@@ -148,22 +163,32 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
         return WarmupLinear(cfg.learning_rate, warmup, total_steps)
     if cfg.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else cfg.learning_rate, max(total_steps - warmup, 1),
-            warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup)
+            0.0 if warmup else cfg.learning_rate,
+            max(total_steps - warmup, 1),
+            warmup_target=cfg.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
     return cfg.learning_rate
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int,
-                  rates: list[tuple[list, float]] = ()) -> keras.Model:
+def compile_model(
+    model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int, rates: list[tuple[list, float]] = ()
+) -> keras.Model:
     """Compile with AdamW on `cfg`'s schedule; `rates` gives (variables, multiplier) pairs that step
     at their own multiple of the learning rate (a fine-tuned backbone)."""
-    optimizer = MultiRateAdamW(learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
-                               weight_decay=cfg.weight_decay, clipnorm=cfg.clipnorm,
-                               use_ema=cfg.ema is not None, ema_momentum=cfg.ema or 0.99)
+    optimizer = MultiRateAdamW(
+        learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
+        weight_decay=cfg.weight_decay,
+        clipnorm=cfg.clipnorm,
+        use_ema=cfg.ema is not None,
+        ema_momentum=cfg.ema or 0.99,
+    )
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     for variables, multiplier in rates:
         optimizer.set_rate(variables, multiplier)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)])
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)],
+    )
     return model

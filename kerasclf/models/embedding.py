@@ -1,4 +1,5 @@
 """The token embedding the from-scratch encoders share: ids -> (zeroed-at-padding vectors, mask)."""
+
 from __future__ import annotations
 
 import keras

@@ -1,8 +1,9 @@
 """Fusion and head: the features of all inputs concatenated, then dense layers, then one logit per class.
 
-    head: {kind: mlp, units: [64], dropout: 0.3}            # concat -> Dense(64) -> dropout -> logits
-    head: {kind: residual_mlp, units: [256, 256]}           # concat -> Dense(256) -> 2 residual blocks -> logits
+head: {kind: mlp, units: [64], dropout: 0.3}            # concat -> Dense(64) -> dropout -> logits
+head: {kind: residual_mlp, units: [256, 256]}           # concat -> Dense(256) -> 2 residual blocks -> logits
 """
+
 from __future__ import annotations
 
 import keras

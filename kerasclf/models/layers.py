@@ -3,6 +3,7 @@
 Padding is token id 0. Encoders zero the embeddings of padding and pool over real tokens only,
 so a batch cut to its longest review gives the same outputs as one padded to max_length.
 """
+
 from __future__ import annotations
 
 import keras
@@ -112,8 +113,10 @@ class OneHotConv(keras.layers.Layer):
     def build(self, input_shape):
         # W_k as (vocab * k + 1, filters): row v * k + j holds offset j's weights for word v; the last
         # row stands for padding and is never read (masked, or skipped as embedding_bag's padding_idx)
-        self.tables = [self.add_weight(shape=(self.vocab_size * k + 1, self.filters), initializer="uniform",
-                                       name=f"kernel{k}") for k in self.kernel_sizes]
+        self.tables = [
+            self.add_weight(shape=(self.vocab_size * k + 1, self.filters), initializer="uniform", name=f"kernel{k}")
+            for k in self.kernel_sizes
+        ]
 
     def call(self, ids, training=None):
         ids = ops.cast(ids, "int32")
@@ -124,7 +127,7 @@ class OneHotConv(keras.layers.Layer):
         for k, table in zip(self.kernel_sizes, self.tables):
             left = (k - 1) // 2
             padded = ops.pad(ids, [(0, 0), (left, k - 1 - left)])
-            shifted = ops.stack([padded[:, j:(j - (k - 1)) or None] for j in range(k)], axis=-1)  # (B, L, k)
+            shifted = ops.stack([padded[:, j : (j - (k - 1)) or None] for j in range(k)], axis=-1)  # (B, L, k)
             real = shifted > 0
             pad_row = self.vocab_size * k
             index = ops.where(real, shifted * k + ops.arange(k, dtype="int32"), pad_row)
@@ -135,8 +138,13 @@ class OneHotConv(keras.layers.Layer):
         return (*input_shape[:2], len(self.kernel_sizes) * self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "kernel_sizes": self.kernel_sizes,
-                "filters": self.filters, "word_dropout": self.word_dropout}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "kernel_sizes": self.kernel_sizes,
+            "filters": self.filters,
+            "word_dropout": self.word_dropout,
+        }
 
 
 def _lookup_sum(table, index, real, pad_row: int):
@@ -149,7 +157,6 @@ def _lookup_sum(table, index, real, pad_row: int):
         return out.reshape(b, length, -1)
     rows = ops.take(table, index, axis=0) * ops.expand_dims(ops.cast(real, table.dtype), -1)
     return ops.sum(rows, axis=2)
-
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -179,7 +186,7 @@ class SliceChannels(keras.layers.Layer):
         self.start, self.size = start, size
 
     def call(self, x):
-        return x[..., self.start:self.start + self.size]
+        return x[..., self.start : self.start + self.size]
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.size)
@@ -236,15 +243,17 @@ class NgramEmbedding(keras.layers.Layer):
             raise ValueError(f"NgramEmbedding order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
         self.order = int(order)
         if vocab_size > NGRAM_MAX_VOCAB:
-            raise ValueError(f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, "
-                             f"got {vocab_size}")
-        if not 2 <= buckets <= 2 ** 31 - 1 - vocab_size:
-            raise ValueError(f"NgramEmbedding buckets: expected 2..{2 ** 31 - 1 - vocab_size} (rows hashed in int32), "
-                             f"got {buckets}")
+            raise ValueError(
+                f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
+            )
+        if not 2 <= buckets <= 2**31 - 1 - vocab_size:
+            raise ValueError(
+                f"NgramEmbedding buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
+            )
         self.vocab_size, self.buckets, self.output_dim = int(vocab_size), int(buckets), int(output_dim)
         self.prime = _largest_prime_at_most(self.buckets)
         # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
-        self.multiplier = min(self.vocab_size, (2 ** 31 - 1 - self.vocab_size) // self.prime)
+        self.multiplier = min(self.vocab_size, (2**31 - 1 - self.vocab_size) // self.prime)
 
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.prime, self.output_dim), initializer="uniform", name="table")
@@ -267,8 +276,13 @@ class NgramEmbedding(keras.layers.Layer):
         return (*input_shape, self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
-                "output_dim": self.output_dim, "order": self.order}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "buckets": self.buckets,
+            "output_dim": self.output_dim,
+            "order": self.order,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -279,6 +293,6 @@ class BigramEmbedding(NgramEmbedding):
 
 def _largest_prime_at_most(n: int) -> int:
     for p in range(max(int(n), 2), 1, -1):
-        if all(p % d for d in range(2, int(p ** 0.5) + 1)):
+        if all(p % d for d in range(2, int(p**0.5) + 1)):
             return p
     return 2

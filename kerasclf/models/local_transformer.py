@@ -6,6 +6,7 @@
 With `overlap`, each window also sees half a window on either side, so information crosses
 window edges in every layer.
 """
+
 from __future__ import annotations
 
 from kerasclf.config import InputConfig

@@ -12,6 +12,7 @@ query/key/value projections copied from the local ones; [CLS] (position 0) as th
 
     encoder: {type: longformer, init_from: /path/to/minilm, attention_window: 256, pooling: cls}
 """
+
 from __future__ import annotations
 
 import keras
@@ -57,8 +58,15 @@ def encode(x, mask, inp: InputConfig):
 
     hub, name = _hub(inp), inp.name
     for i in range(hub.num_layers):
-        block = TransformerBlock(hub.num_heads, hub.intermediate_dim, cfg.dropout, "post", norm_epsilon=1e-12,
-                                 name=f"{name}_block{i}", **_options(cfg))
+        block = TransformerBlock(
+            hub.num_heads,
+            hub.intermediate_dim,
+            cfg.dropout,
+            "post",
+            norm_epsilon=1e-12,
+            name=f"{name}_block{i}",
+            **_options(cfg),
+        )
         x = block(x, mask)
         copy_bert_layer(block, hub.get_layer(f"transformer_layer_{i}"), hub.hidden_dim)
     return transformer.pool(x, mask, inp)  # cls: the checkpoint's own [CLS], at position 0

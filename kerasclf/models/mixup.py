@@ -5,6 +5,7 @@ permutation of the batch. Every input's embeddings become λ·x + (1−λ)·x[pe
 permutation for all inputs of a sample), and the loss becomes λ·L(y) + (1−λ)·L(y[perm]).
 Evaluation and prediction never mix.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,10 @@ class Classifier(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
-            raise TypeError("this model reads token ids, not strings: use model.predict(data.encode(texts)), "
-                            "or kerasclf.text_model(run_dir).predict(texts) for a trained run")
+            raise TypeError(
+                "this model reads token ids, not strings: use model.predict(data.encode(texts)), "
+                "or kerasclf.text_model(run_dir).predict(texts) for a trained run"
+            )
         return super().predict(x, *args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
@@ -87,8 +90,9 @@ class Classifier(keras.Model):
             self._mix.lam = self._mix.perm = None
         self.last_mixup = (lam, perm)
         mixed_with = ops.take(y, perm, axis=0)
-        return (lam * super().compute_loss(x, y, y_pred, sample_weight, training)
-                + (1.0 - lam) * super().compute_loss(x, mixed_with, y_pred, sample_weight, training))
+        return lam * super().compute_loss(x, y, y_pred, sample_weight, training) + (1.0 - lam) * super().compute_loss(
+            x, mixed_with, y_pred, sample_weight, training
+        )
 
     @contextlib.contextmanager
     def mixing(self, lam, perm):

@@ -15,6 +15,7 @@ whose full attention takes torch's fused kernel where it can (models/attention.p
 are keras-hub's, copied layer by layer (`copy_bert_layer`).
 A frozen backbone runs without dropout, so its outputs are fixed and can be cached (train.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,6 @@ log = logging.getLogger("kerasclf")
 
 with tf_guard.blocked():
     import keras_hub  # noqa: E402  (keras-hub imports TensorFlow when it can; nothing here needs it)
-
 
 
 @dataclass
@@ -106,16 +106,21 @@ def load_checkpoint(preset: str, where: str) -> Checkpoint:
     if preset in _LOADED:
         return _LOADED[preset]
     if not preset:
-        raise UserError(f"{where}: not set; expected a keras-hub preset name, an hf:// id or a local checkpoint "
-                        f"folder (e.g. --set {where}=/path/to/folder)")
+        raise UserError(
+            f"{where}: not set; expected a keras-hub preset name, an hf:// id or a local checkpoint "
+            f"folder (e.g. --set {where}=/path/to/folder)"
+        )
     local = Path(preset).expanduser()
     if local.exists():
         if not (local.is_dir() and (local / "config.json").is_file()):
-            raise UserError(f"{where}: {preset} is not a checkpoint folder (expected a folder with config.json, "
-                            f"model.safetensors and vocab.txt, or a keras-hub preset folder)")
+            raise UserError(
+                f"{where}: {preset} is not a checkpoint folder (expected a folder with config.json, "
+                f"model.safetensors and vocab.txt, or a keras-hub preset folder)"
+            )
     elif "/" in preset.removeprefix("hf://").removeprefix("kaggle://") and "://" not in preset:
-        raise UserError(f"{where}: no such folder {preset} (expected a checkpoint folder, a keras-hub preset "
-                        f"name or an hf:// id)")
+        raise UserError(
+            f"{where}: no such folder {preset} (expected a checkpoint folder, a keras-hub preset name or an hf:// id)"
+        )
     else:
         if "://" not in preset and preset not in keras_hub.models.BertBackbone.presets:
             import difflib
@@ -125,17 +130,21 @@ def load_checkpoint(preset: str, where: str) -> Checkpoint:
             raise UserError(f"{where}: {preset!r} is not a keras-hub BERT preset, an hf:// id or a folder{hint}")
         host = _host(preset)
         if not _reachable(host):
-            raise UserError(f"{where}: could not download {preset!r} ({host} is unreachable: offline?); "
-                            f"pass a local checkpoint folder instead, e.g. --set {where}=/path/to/folder "
-                            f"(config.json, model.safetensors, vocab.txt)")
+            raise UserError(
+                f"{where}: could not download {preset!r} ({host} is unreachable: offline?); "
+                f"pass a local checkpoint folder instead, e.g. --set {where}=/path/to/folder "
+                f"(config.json, model.safetensors, vocab.txt)"
+            )
     config_file = _fetch(preset, "config.json")
     if config_file is None:
         raise UserError(f"{where}: could not read config.json of {preset!r}")
     config = json.loads(config_file.read_text(encoding="utf-8"))
     kind = config.get("model_type") or config.get("class_name")
     if kind not in ("bert", "BertBackbone"):
-        raise UserError(f"{where}: {preset!r} is a {kind or 'unknown'} checkpoint; kerasclf's pretrained "
-                        f"encoder takes the BERT architecture (BERT, MiniLM, ...)")
+        raise UserError(
+            f"{where}: {preset!r} is a {kind or 'unknown'} checkpoint; kerasclf's pretrained "
+            f"encoder takes the BERT architecture (BERT, MiniLM, ...)"
+        )
     vocab = _fetch(preset, "vocab.txt") or _fetch(preset, "assets/tokenizer/vocabulary.txt")
     if vocab is None:
         raise UserError(f"{where}: {preset!r} has no vocab.txt (nor a keras-hub tokenizer vocabulary)")
@@ -154,7 +163,9 @@ def load_checkpoint(preset: str, where: str) -> Checkpoint:
             backbone = keras_hub.models.BertBackbone.from_preset(str(local) if local.is_dir() else preset)
     except Exception as e:  # keras-hub raises many kinds; one line for the user, the detail in the log
         log.debug("loading %s failed", preset, exc_info=True)
-        raise UserError(f"{where}: could not load {preset!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise UserError(
+            f"{where}: could not load {preset!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from None
     digest = hashlib.sha256(preset.encode())
     for w in backbone.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
@@ -169,8 +180,10 @@ def load_all(cfg) -> None:
         if is_pretrained(inp):
             hub = load_checkpoint(inp.encoder.preset, f"inputs.{i}.encoder.preset").backbone
             if inp.max_length > hub.max_sequence_length:
-                raise UserError(f"inputs.{i}.max_length: {inp.max_length} is more than the "
-                                f"{hub.max_sequence_length} positions {inp.encoder.preset} was trained with")
+                raise UserError(
+                    f"inputs.{i}.max_length: {inp.max_length} is more than the "
+                    f"{hub.max_sequence_length} positions {inp.encoder.preset} was trained with"
+                )
         elif getattr(inp.encoder, "init_from", None) is not None:
             load_checkpoint(inp.encoder.init_from, f"inputs.{i}.encoder.init_from")
 
@@ -181,9 +194,14 @@ def tokenizer(inp: InputConfig, where: str = ""):
     preset = inp.encoder.preset if is_pretrained(inp) else inp.encoder.init_from
     ckpt = load_checkpoint(preset, where or _where(inp))
     t = inp.tokenizer
-    return WordPieceTokenizer.from_vocab(ckpt.vocab_file, lowercase=ckpt.lowercase, strip_html=t.strip_html,
-                                         max_length=inp.max_length, truncation=t.truncation,
-                                         head_tokens=t.head_tokens)
+    return WordPieceTokenizer.from_vocab(
+        ckpt.vocab_file,
+        lowercase=ckpt.lowercase,
+        strip_html=t.strip_html,
+        max_length=inp.max_length,
+        truncation=t.truncation,
+        head_tokens=t.head_tokens,
+    )
 
 
 def branch(inp: InputConfig, mixup: bool) -> keras.Model:
@@ -191,8 +209,10 @@ def branch(inp: InputConfig, mixup: bool) -> keras.Model:
     cfg: PretrainedConfig = inp.encoder
     hub = load_checkpoint(cfg.preset, _where(inp)).backbone
     if inp.max_length > hub.max_sequence_length:  # load_all(cfg) refuses this first, naming the --set path
-        raise UserError(f"max_length of input {inp.name!r}: {inp.max_length} is more than the "
-                        f"{hub.max_sequence_length} positions {cfg.preset} was trained with")
+        raise UserError(
+            f"max_length of input {inp.name!r}: {inp.max_length} is more than the "
+            f"{hub.max_sequence_length} positions {cfg.preset} was trained with"
+        )
     dropout = 0.0 if cfg.freeze else (hub.dropout if cfg.dropout is None else cfg.dropout)
     hidden = hub.hidden_dim
     ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
@@ -209,8 +229,17 @@ def branch(inp: InputConfig, mixup: bool) -> keras.Model:
         x, mask = EmbeddingMixup(name="mixup")(x, mask)
     blocks = []
     for i in range(hub.num_layers):
-        blocks.append(TransformerBlock(hub.num_heads, hub.intermediate_dim, dropout, "post", norm_epsilon=1e-12,
-                                       attention_dropout=dropout, name=f"transformer_layer_{i}"))
+        blocks.append(
+            TransformerBlock(
+                hub.num_heads,
+                hub.intermediate_dim,
+                dropout,
+                "post",
+                norm_epsilon=1e-12,
+                attention_dropout=dropout,
+                name=f"transformer_layer_{i}",
+            )
+        )
         x = blocks[-1](x, mask)
     if cfg.pooling == "mean":
         features = MaskedPool("mean", name="pool")(x, mask)
@@ -251,7 +280,7 @@ def copy_bert_layer(block: TransformerBlock, layer, hidden: int) -> None:
 
 def sequence_model(branch_model: keras.Model) -> keras.Model:
     """The branch up to its last transformer layer: (ids, segments) -> (batch, length, hidden); for checks."""
-    last = [l for l in branch_model.layers if l.name.startswith("transformer_layer_")][-1]
+    last = [layer for layer in branch_model.layers if layer.name.startswith("transformer_layer_")][-1]
     return keras.Model(branch_model.inputs, last.output)
 
 

@@ -5,14 +5,20 @@ An encoder module has two functions, so that mixup can sit between them:
     encode(x, mask, inp)        -> features       vectors -> one feature vector per text
 (`inp` is the input's InputConfig: its name, max_length and encoder settings.)
 """
+
 from __future__ import annotations
 
 from types import ModuleType
 
 from kerasclf.models import cnn, local_transformer, longformer, rnn, transformer
 
-ENCODERS: dict[str, ModuleType] = {"cnn": cnn, "rnn": rnn, "transformer": transformer,
-                                   "local_transformer": local_transformer, "longformer": longformer}
+ENCODERS: dict[str, ModuleType] = {
+    "cnn": cnn,
+    "rnn": rnn,
+    "transformer": transformer,
+    "local_transformer": local_transformer,
+    "longformer": longformer,
+}
 
 
 def get(kind: str) -> ModuleType:

@@ -5,6 +5,7 @@
 pooling: `last` (final state; the backward direction's final state is at the first token),
 `mean` or `max` over the real tokens of the last layer's sequence.
 """
+
 from __future__ import annotations
 
 import keras

@@ -6,6 +6,7 @@ token embedding plus learned or sinusoidal positions, N blocks of full self-atte
 Attention costs length x length per head: use local_transformer or longformer for long texts.
 The module also holds what the three transformer encoders share.
 """
+
 from __future__ import annotations
 
 import keras
@@ -22,8 +23,9 @@ def embed(ids, inp: InputConfig, vocab_size: int):
         ids = WordDropout(cfg.word_dropout, name=f"{name}_word_dropout")(ids)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
     if cfg.ngram_buckets:
-        ngrams = NgramEmbedding(vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order,
-                                name=f"{name}_ngrams")(ids)
+        ngrams = NgramEmbedding(
+            vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order, name=f"{name}_ngrams"
+        )(ids)
         x = keras.layers.Add(name=f"{name}_token_and_ngram")([x, ngrams])
     x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
     if cfg.embedding_dropout:
