@@ -156,6 +156,25 @@ class InputConfig:
         """The columns this input reads: `columns` (a pair) or `column`."""
         return list(self.columns) if self.columns else [self.column]
 
+    @property
+    def pretrained(self) -> bool:
+        """Whether the encoder is a pretrained backbone (`type: pretrained`)."""
+        return isinstance(self.encoder, PretrainedConfig)
+
+    @property
+    def wordpiece(self) -> bool:
+        """Whether the input reads a checkpoint's WordPiece ids (a pretrained encoder, or a Longformer
+        started from a checkpoint with init_from) rather than a word vocabulary learned from train."""
+        return self.pretrained or getattr(self.encoder, "init_from", None) is not None
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The checkpoint the input starts from (a pretrained preset, or a Longformer's init_from), if any:
+        such an input reads the checkpoint's WordPiece ids, not a word vocabulary of its own."""
+        if self.pretrained:
+            return self.encoder.preset
+        return getattr(self.encoder, "init_from", None)
+
 
 @dataclass
 class HeadConfig:
