@@ -26,6 +26,7 @@ from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import encode_input, load_tokenizer, require_keras_hub, uses_wordpiece
 from kerasclf.errors import UserError
+from kerasclf.texts import texts_per_input
 
 INCOMPLETE = ".incomplete"
 
@@ -46,41 +47,6 @@ def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int 
     out = np.empty_like(logits, dtype=np.float64)
     out[order] = logits
     return softmax(out)
-
-
-def texts_per_input(cfg: Config, texts: Sequence[str | Mapping[str, str]]) -> dict[str, list]:
-    """One list of texts per input. Each item is a string (given to every input) or a dict keyed by
-    input name (or by column, for every input reading that column). A pair input (two columns)
-    takes a dict with both columns, or a [a, b] pair under its name."""
-    out: dict[str, list] = {inp.name: [] for inp in cfg.inputs}
-    for i, item in enumerate(texts):
-        for inp in cfg.inputs:
-            if inp.columns:
-                a, b = inp.columns
-                if (
-                    isinstance(item, Mapping)
-                    and isinstance(item.get(inp.name), (list, tuple))
-                    and len(item[inp.name]) == 2
-                ):
-                    value = tuple(map(str, item[inp.name]))
-                elif isinstance(item, Mapping) and a in item and b in item:
-                    value = (str(item[a]), str(item[b]))
-                else:
-                    raise UserError(
-                        f"text {i + 1}: input {inp.name!r} reads a pair of texts; expected a dict with "
-                        f"keys {a!r} and {b!r} (or {inp.name!r}: [a, b])"
-                    )
-            elif isinstance(item, str):
-                value = item
-            elif isinstance(item, Mapping) and (inp.name in item or inp.column in item):
-                value = str(item.get(inp.name, item.get(inp.column)))
-            else:
-                names = ", ".join(i.name for i in cfg.inputs)
-                raise UserError(
-                    f"text {i + 1}: no text for input {inp.name!r} (expected a string, or a dict with keys {names})"
-                )
-            out[inp.name].append(value)
-    return out
 
 
 class Run:

@@ -18,6 +18,7 @@ from kerasclf.data.sources import RawData, Split, load_raw
 from kerasclf.data.tokenize import WordTokenizer
 from kerasclf.data.wordpiece import WordPieceTokenizer
 from kerasclf.errors import UserError
+from kerasclf.texts import texts_per_input
 
 SEGMENTS = "__segments"  # a pretrained input's second array: segment ids (0 for the first text, 1 for the second)
 
@@ -39,8 +40,6 @@ class Data:
         """The model's inputs for raw texts, tokenized as the training data was:
         `model.predict(data.encode(["A fine film."]))`. Each item is a string, or a dict keyed by
         input name (or column) for models with several inputs."""
-        from kerasclf.run import texts_per_input  # run.py builds on this module
-
         if isinstance(texts, str):
             texts = [texts]
         per_input = texts_per_input(self.config, texts)
