@@ -7,14 +7,15 @@ as the length grows (same width, heads, batch and window), written to bench/RESU
 Each point runs in a fresh process. Memory: on CPU the growth of the process' peak resident set
 during the step; on a GPU torch.cuda.max_memory_allocated.
 
-On the torch backend each kind is measured on both attention paths (`--paths fast portable`): the
-fused scaled_dot_product_attention (what training uses) and the portable keras.ops path, which
+Each kind is measured on both attention paths (`--paths fast portable`): keras.ops.dot_product_attention,
+on torch the fused scaled_dot_product_attention (what training uses), and the portable keras.ops path, which
 materialises the scores as the textbook algorithm does. Rows are named `<kind>` and `<kind> (portable)`.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -39,6 +40,16 @@ def label(kind: str, path: str) -> str:
     return kind if path == "fast" else f"{kind} (portable)"
 
 
+def use_path(path: str) -> None:
+    """In this (child) process, the layers take the portable path when asked: they call the attention
+    module's functions, which are replaced by the same with fast=False."""
+    from kerasclf.models import attention
+
+    if path == "portable":
+        for name in ("full_attention", "window_attention", "sliding_attention"):
+            setattr(attention, name, functools.partial(getattr(attention, name), fast=False))
+
+
 def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast") -> dict:
     """Runs in the child process."""
     import resource
@@ -49,9 +60,8 @@ def one_point(kind: str, length: int, batch: int, steps: int, path: str = "fast"
     import torch
 
     import kerasclf  # noqa: F401
-    from kerasclf.models import attention
 
-    attention.TORCH_FAST_PATH = path == "fast"
+    use_path(path)
 
     from kerasclf.config import load_config
     from kerasclf.models.build import build_network
@@ -128,6 +138,8 @@ def main():
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(HERE.parent))
     from results import append, command, machine
+
+    import kerasclf  # noqa: F401 - the children's backend (torch unless KERAS_BACKEND), before machine() imports keras
 
     rows = []
     for kind, path in [(k, p) for p in args.paths for k in args.kinds]:

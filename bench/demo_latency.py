@@ -107,9 +107,7 @@ def main():
     throughput = sum(done) / (time.perf_counter() - start)
     app.close()
     inp = run.config.inputs[0]
-    what = f"{run.config.name}: {inp.encoder.type}" + (
-        f" {Path(inp.encoder.preset).name}" if inp.encoder.type == "pretrained" else ""
-    )
+    what = f"{run.config.name}: {inp.encoder.type}" + (f" {Path(inp.encoder.preset).name}" if inp.pretrained else "")
     row = [
         date.today().isoformat(),
         what,

@@ -94,7 +94,7 @@ def one_run(args, seed_override: list[str]) -> float:
         "IMDB, full 25k train / 25k test (issue 5: combined models)"
         if len(cfg.inputs) > 1
         else "IMDB, full 25k train / 25k test (issue 4: pretrained backbones)"
-        if "pretrained" in kinds or any(getattr(i.encoder, "init_from", None) for i in cfg.inputs)
+        if "pretrained" in kinds or any(i.checkpoint for i in cfg.inputs)
         else "IMDB, full 25k train / 25k test (issue 2: from-scratch encoders)"
     )
     row[2] += (

@@ -39,4 +39,4 @@ __all__ = [
     "load_run",
     "text_model",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -34,13 +34,7 @@ def embedding_layer(model: keras.Model, name: str):
     for owner in (model, _sub(model, "core"), _sub(model, f"{name}_backbone")):
         if owner is None:
             continue
-        # `_token_and_bigram`: the same layer in run folders written before ngram_order existed
-        for layer_name in (
-            f"{name}_token_and_ngram",
-            f"{name}_token_and_bigram",
-            f"{name}_embedding",
-            "token_embedding",
-        ):
+        for layer_name in (f"{name}_token_and_ngram", f"{name}_embedding", "token_embedding"):
             try:
                 return owner.get_layer(layer_name)
             except ValueError:

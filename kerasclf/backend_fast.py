@@ -1,12 +1,15 @@
 """Every use of a private API in kerasclf, in one place, each with the public alternative and why
-it is not enough. Nothing else in the package may import `keras.src`, `keras_hub.src`, or call
-a torch function whose name starts with an underscore.
+it is not enough. Nothing else in the package may import `keras.src`, `keras_hub.src`, override or
+call a private method of a Keras class, or call a torch function whose name starts with an underscore.
+The torch-only fast paths that keras.ops does not cover live here too (attention with dropout).
 
 The versions these are tested with are pinned in pyproject.toml (keras, keras-hub): a new
 release may move what is used here, and this module is where to look first.
 """
 
 from __future__ import annotations
+
+import math
 
 
 # ---------------------------------------------------------------- keras-hub
@@ -39,3 +42,204 @@ def preset_file(preset: str, name: str) -> str:
     from keras_hub.src.utils.preset_utils import get_file
 
     return get_file(preset, name)
+
+
+# ---------------------------------------------------------------- keras: the lazy TensorFlow module
+def keras_tensorflow_hidden(hidden: bool) -> None:
+    """hidden=True: mark Keras' lazy TensorFlow module unavailable, unless Keras already looked;
+    hidden=False: undo that, unless TensorFlow was imported since (the tfds data source needs it).
+
+    Keras asks `keras.src.utils.module_utils.tensorflow.available` when seeding and saving, which
+    imports TensorFlow whenever it is installed, even on the torch or jax backend. Public
+    alternative: none in Keras. Blocking `import tensorflow` with an import hook (tf_guard.blocked)
+    works around keras-hub, but for the whole process it would also break the tfds data source;
+    uninstalling TensorFlow is not possible next to keras-hub, which depends on it."""
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # Keras moved it: TensorFlow is then imported as Keras sees fit
+        return
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is None:
+        return
+    if hidden and getattr(lazy, "_available", None) is None:
+        lazy._available = False  # what LazyModule caches after a failed import
+    elif not hidden and getattr(lazy, "_available", None) is False and getattr(lazy, "module", None) is None:
+        lazy._available = None  # not decided: the next `available` imports TensorFlow
+
+
+# ---------------------------------------------------------------- torch: attention with dropout
+def torch_dropout_attention(q, k, v, allowed, rate: float):
+    """Softmax attention with dropout on the probabilities, for torch tensors q, k, v (B, H, L, d)
+    and `allowed` booleans (B, 1, 1, L) (a key mask); returns (B, H, L, d).
+
+    Public alternatives: `keras.ops.dot_product_attention` has no dropout argument. The portable path
+    (scores, softmax, keras.random.dropout) draws the keep mask through torch.bernoulli, slow on CPU
+    (0.9 s of a 3.9 s MiniLM fine-tuning step, bench/RESULTS.md); torch's own
+    scaled_dot_product_attention(dropout_p=...) has no fused CPU kernel with dropout (it falls back
+    to its unfused math path, with the same bernoulli dropout). Here the mask goes in as the bias of
+    one batched matmul and the keep mask comes from random integer bits. Public torch calls only:
+    it is here because it is torch-specific."""
+    import torch
+
+    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # no real key at all (an empty text): no NaN
+    b, h, length, d = q.shape
+    # the mask goes in as the bias of one batched matmul, the scale on q: no extra pass over the scores
+    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, -1e9)
+    bias = bias.expand(b, h, 1, length).reshape(b * h, 1, length)
+    scores = torch.baddbmm(
+        bias, (q * (1.0 / math.sqrt(d))).reshape(b * h, length, d), k.reshape(b * h, length, d).transpose(1, 2)
+    )
+    weights = torch.softmax(scores, dim=-1).masked_fill(~_torch_keep_mask(scores.shape, rate, q.device), 0.0)
+    out = torch.bmm(weights, v.reshape(b * h, length, d)) * (1.0 / (1.0 - rate))  # rescale the smaller tensor
+    return out.reshape(b, h, length, d)
+
+
+def _torch_keep_mask(shape, rate: float, device):
+    """A boolean mask keeping each element with probability 1 - rate (to 1/32768), from the global
+    torch generator (so keras.utils.set_random_seed makes it repeatable)."""
+    import torch
+
+    numel = math.prod(shape)
+    words = torch.empty((numel + 1) // 2, dtype=torch.int32, device=device).random_()  # 31 random bits each
+    halves = words.view(torch.int16)[:numel].view(shape)  # each half has at least 15 random low bits
+    return (halves & 0x7FFF) >= round(rate * 32768)
+
+
+# ---------------------------------------------------------------- keras + torch: the fused AdamW step
+class FusedAdamW:
+    """A mixin for a subclass of `keras.optimizers.AdamW`, listed before it in the bases: on the torch
+    backend the whole update (decoupled weight decay, moments, step) runs in torch's fused AdamW
+    kernel, one pass over each tensor; other backends (and amsgrad, and MPS) take Keras' own update.
+    The subclass gives each variable's learning-rate multiplier by `rate_multiplier(variable)`
+    (weight decay scales the same way).
+
+    Public alternatives, and why they are not enough: Keras' public AdamW (a subclass of it steps each
+    variable in `update_step`) makes about ten elementwise passes over every variable each step, which
+    decides the step time of models with large embedding tables. torch's public
+    `torch.optim.AdamW(fused=True)` runs the same kernel but cannot be used as it is: Keras owns the
+    variables, the moments (saved and restored with the optimizer's variables) and the step count
+    (`iterations`), and its trainer calls `optimizer.apply`; torch's optimizer keeps its own state
+    per parameter and reads gradients from `.grad`. So this mixin overrides three private steps of
+    Keras' `BaseOptimizer.apply` (clipping, weight decay, the update) and reads its moment slots.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._fused_steps = {}  # a float32 step-count tensor per device, the kernel's `state_steps`
+        self._fused_ok = None
+
+    def rate_multiplier(self, variable) -> float:
+        return 1.0
+
+    def _fused(self) -> bool:
+        """Whether this optimizer steps through torch's fused kernel (decided once: it is asked three
+        times a step, by clipping, weight decay and the update)."""
+        if self._fused_ok is None:
+            import keras
+
+            self._fused_ok = keras.backend.backend() == "torch" and not self.amsgrad and torch_fused_adamw_available()
+        return self._fused_ok
+
+    def _clip_gradients(self, grads):
+        """Private Keras step (BaseOptimizer._clip_gradients). Per-variable clipping as Keras does it
+        (g * clipnorm / max(|g|, clipnorm)), in two passes over each gradient (a norm, an in-place
+        scale) on torch instead of Keras' five. The gradients passed in are scaled in place (Keras'
+        trainer zeroes them before the next step anyway). Public alternative: Keras' own clipping
+        (the `clipnorm` argument alone), which is what other backends get."""
+        if not (self.clipnorm and self._fused()):
+            return super()._clip_gradients(grads)
+        import torch
+
+        with torch.no_grad():
+            for g in grads:
+                if g is not None:
+                    g.mul_(self.clipnorm / torch.clamp(torch.linalg.vector_norm(g), min=self.clipnorm))
+        return grads
+
+    def _apply_weight_decay(self, variables):
+        """Private Keras step (BaseOptimizer._apply_weight_decay; uses the private
+        _get_current_learning_rate and _use_weight_decay): nothing on the fused path (the kernel
+        decays), else Keras' decay at each variable's multiple of the learning rate. Public
+        alternative: none; Keras decays every variable at the one learning rate."""
+        if self.weight_decay is None or self._fused():
+            return
+        from keras import ops
+
+        lr = self._get_current_learning_rate()
+        for v in variables:
+            if self._use_weight_decay(v):
+                rate = ops.cast(lr * self.rate_multiplier(v) * self.weight_decay, v.dtype)
+                v.assign(v - v * rate)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        """Private Keras step (BaseOptimizer._backend_update_step, which calls the public
+        `update_step` per variable): on the fused path one `torch._fused_adamw_` call per group of
+        variables with the same multiplier, decay, device and dtype."""
+        if not self._fused():
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        import torch
+
+        with torch.no_grad():
+            lr = float(self._get_current_learning_rate())
+            step = float(self.iterations) + 1.0
+            # Keras divides by sqrt(v) + eps, torch by sqrt(v / (1 - beta2^t)) + eps': the same step when
+            # eps' = eps / sqrt(1 - beta2^t)
+            eps = float(self.epsilon) / math.sqrt(1.0 - float(self.beta_2) ** step)
+            for (multiplier, decay, device, _dtype), items in self._fused_groups(grads, trainable_variables).items():
+                steps = self._fused_steps.get(device)
+                if steps is None:
+                    steps = self._fused_steps[device] = torch.zeros((), dtype=torch.float32, device=device)
+                steps.fill_(step)
+                _torch_fused_adamw(items, steps, lr * multiplier, decay, eps, self.beta_1, self.beta_2)
+
+    def _fused_groups(self, grads, trainable_variables) -> dict[tuple, list]:
+        """(variable, gradient, first moment, second moment) torch tensors, grouped by (multiplier,
+        decay, device, dtype). Private Keras uses: `_get_variable_index`, and the moment slots
+        `_momentums` and `_velocities` of Keras' Adam (public alternative: none; the slots are
+        only reachable as the flat `optimizer.variables` list, in an undocumented order)."""
+        groups: dict[tuple, list] = {}
+        for g, v in zip(grads, trainable_variables):
+            i = self._get_variable_index(v)
+            decay = self.weight_decay if self.weight_decay and self._use_weight_decay(v) else 0.0
+            key = (self.rate_multiplier(v), decay, v.value.device, v.value.dtype)
+            groups.setdefault(key, []).append(
+                (v.value, g.contiguous(), self._momentums[i].value, self._velocities[i].value)
+            )
+        return groups
+
+
+def _torch_fused_adamw(items, steps, lr, decay, eps, beta_1, beta_2) -> None:
+    """One step of torch's fused AdamW kernel over (param, grad, m, v) tensors, in place.
+
+    Private torch use: `torch._fused_adamw_` (what torch.optim.AdamW(fused=True) calls). Public
+    alternative: torch.optim.AdamW(fused=True), not usable with Keras-owned state (see FusedAdamW)."""
+    import torch
+
+    params, grads, m, v = (list(t) for t in zip(*items))
+    torch._fused_adamw_(
+        params,
+        grads,
+        m,
+        v,
+        [],
+        [steps] * len(params),
+        amsgrad=False,
+        lr=lr,
+        beta1=float(beta_1),
+        beta2=float(beta_2),
+        weight_decay=float(decay),
+        eps=eps,
+        maximize=False,
+        grad_scale=None,
+        found_inf=None,
+    )
+
+
+def torch_fused_adamw_available() -> bool:
+    """Whether torch has its fused AdamW kernel for the device Keras trains on. Keras' torch backend
+    trains on CUDA when present, else on MPS when present, else on the CPU; torch's fused AdamW has
+    CPU and CUDA kernels."""
+    import torch
+
+    on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
+    return hasattr(torch, "_fused_adamw_") and not on_mps

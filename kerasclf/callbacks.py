@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import keras
 
 from kerasclf.config import Config
 from kerasclf.resume import RandomState
+from kerasclf.run_folder import RunFolder
 
 log = logging.getLogger("kerasclf")
 
@@ -48,7 +48,7 @@ class EpochLog(keras.callbacks.Callback):
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.epochs, values, seconds)
 
 
-def training_callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) -> list:
+def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dict]) -> list:
     """The callbacks of `model.fit`, in the order they must run at the end of an epoch."""
     monitor, mode = monitor_mode(cfg)
     best_so_far = None
@@ -62,11 +62,11 @@ def training_callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) 
     # has counted this epoch, and the epoch's log line comes last, when its backup is whole
     return [
         keras.callbacks.TerminateOnNaN(),
-        HistoryCSV(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        HistoryCSV(str(folder.history), append=True),
+        keras.callbacks.BackupAndRestore(str(folder.backup)),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "best.weights.h5"),
+            str(folder.best_weights),
             monitor=monitor,
             mode=mode,
             save_best_only=True,
@@ -74,6 +74,6 @@ def training_callbacks(cfg: Config, run_dir: Path, resumed_history: list[dict]) 
             initial_value_threshold=best_so_far,
         ),
         *([stopping] if stopping else []),
-        RandomState(run_dir / "backup", stopping),
+        RandomState(folder.backup, stopping),
         EpochLog(cfg.train.epochs),
     ]

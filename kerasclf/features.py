@@ -21,11 +21,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import progress
+from kerasclf import checkpoints, keys, progress
 from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches, token_counts
-from kerasclf.data.load import SEGMENTS
-from kerasclf.models.build import FEATURES
 
 log = logging.getLogger("kerasclf")
 
@@ -36,7 +34,7 @@ def cache_dir() -> Path:
 
 def cached_inputs(cfg: Config) -> list[InputConfig]:
     """The pretrained inputs whose features can be cached: all of them, or none (with the reason logged)."""
-    pretrained = [i for i in cfg.inputs if i.encoder.type == "pretrained"]
+    pretrained = [i for i in cfg.inputs if i.pretrained]
     if not pretrained:
         return []
     thawed = [i.name for i in pretrained if not i.encoder.freeze]
@@ -55,11 +53,9 @@ def cached_inputs(cfg: Config) -> list[InputConfig]:
 
 
 def _key(model: keras.Model, inp: InputConfig, ids: np.ndarray, segments: np.ndarray) -> str:
-    from kerasclf.models.pretrained import load_checkpoint
-
     h = hashlib.sha256()
     for part in (
-        load_checkpoint(inp.encoder.preset, "").fingerprint,
+        checkpoints.load_checkpoint(inp.checkpoint, "").fingerprint,
         inp.encoder.pooling,
         keras.config.dtype_policy().name,
         str(ids.shape),
@@ -74,7 +70,7 @@ def backbone_features(
     model: keras.Model, inp: InputConfig, arrays: dict[str, np.ndarray], split: str, batch_size: int
 ) -> np.ndarray:
     """The backbone's feature vectors for one split: read from the cache, or computed and stored."""
-    ids, segments = arrays[inp.name], arrays[inp.name + SEGMENTS]
+    ids, segments = arrays[inp.name], arrays[keys.segments(inp.name)]
     path = cache_dir() / f"{inp.name}-{split}-{_key(model, inp, ids, segments)}.npy"
     if path.is_file():
         log.info("%s: %s features from the cache %s", inp.name, split, path)
@@ -84,7 +80,7 @@ def backbone_features(
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
     out = branch.predict(
-        Batches({inp.name: ids[order], inp.name + SEGMENTS: segments[order]}, None, batch_size),
+        Batches({inp.name: ids[order], keys.segments(inp.name): segments[order]}, None, batch_size),
         verbose=progress.verbose(),
     )
     features = np.empty_like(np.asarray(out, dtype=np.float32))
@@ -103,6 +99,6 @@ def core_arrays(
     """The inputs of the model's `core` for one split: cached features in place of the backbones' ids."""
     out = {k: v for k, v in arrays.items()}
     for inp in cached:
-        out[inp.name + FEATURES] = backbone_features(model, inp, arrays, split, batch_size)
-        del out[inp.name], out[inp.name + SEGMENTS]
+        out[keys.features(inp.name)] = backbone_features(model, inp, arrays, split, batch_size)
+        del out[inp.name], out[keys.segments(inp.name)]
     return out

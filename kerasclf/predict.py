@@ -20,22 +20,7 @@ from kerasclf.cli import Parser, entry_point
 from kerasclf.data.sources import decode, read_table
 from kerasclf.errors import UserError
 from kerasclf.run import Run
-
-
-def _from_text_args(run: Run, items: list[str]) -> list:
-    names = {inp.name for inp in run.config.inputs}
-    if len(names) == 1:
-        name = next(iter(names))
-        return [item.split("=", 1)[1] if item.startswith(f"{name}=") else item for item in items]
-    one = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in names:
-            raise UserError(
-                f"--text {item[:40]!r}: this run has inputs {sorted(names)}; give --text NAME=TEXT for each"
-            )
-        one[key] = value
-    return [one]
+from kerasclf.texts import from_assignments
 
 
 def _from_file(run: Run, path: Path) -> tuple[list, list[dict]]:
@@ -67,7 +52,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     run = Run.load(args.run)
     if args.text:
-        texts = _from_text_args(run, args.text)
+        texts = from_assignments(run.config, args.text)
         where = [{} for _ in texts]
     else:
         texts, where = _from_file(run, Path(args.input))

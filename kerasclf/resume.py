@@ -21,18 +21,20 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasclf.run_folder import RunFolder
+
 log = logging.getLogger("kerasclf")
 
 STATE = "random_state.npz"  # in backup/, beside Keras' own files
 
 
-def resume_point(run_dir: Path) -> tuple[int, list[dict]]:
+def resume_point(folder: RunFolder) -> tuple[int, list[dict]]:
     """The number of epochs the backup holds, and history.csv's rows for them (later rows are redone)."""
-    meta = run_dir / "backup" / "training_metadata.json"
+    meta = folder.backup / "training_metadata.json"
     epoch = json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
     rows = []
-    if (run_dir / "history.csv").is_file():
-        with open(run_dir / "history.csv", newline="") as f:
+    if folder.history.is_file():
+        with open(folder.history, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= epoch]  # epochs count from 1
     return epoch, rows
 

@@ -1,20 +1,13 @@
-"""The run folder: what training writes, and `load_run` to read it back and classify.
+"""A trained run, loaded: `load_run(dir)` reads a run folder (its layout: kerasclf/run_folder.py)
+and classifies new texts with the run's own tokenizers, labels and model; `text_model` does the
+same as an array-in, array-out classifier.
 
-    runs/<name>-<YYYYmmdd-HHMMSS>/
-      config.yaml             the resolved config (reloads to the same model)
-      model.keras             the best weights, no optimizer state (Keras native format, safe_mode=True)
-      tokenizers/<input>.json the vocabulary and settings each input was trained with
-      labels.json             class names, index order
-      history.csv             per-epoch train and validation loss/accuracy/f1_macro
-      metrics.json            {"validation": {...}, "test": {...}}
-      training_curves.png, confusion_matrix.png, predictions.csv (the test split)
-
-While training, the folder is `<name>-<time>.incomplete`; it is renamed when every file is written.
+    run = kerasclf.load_run("runs/sample_cnn-20261201-212105")
+    run.predict(["A wonderful, moving film."])   # [{"label": "pos", "probabilities": {...}}]
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,11 +17,9 @@ import numpy as np
 
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, token_counts
-from kerasclf.data.load import encode_input, load_tokenizer, require_keras_hub, uses_wordpiece
-from kerasclf.errors import UserError
+from kerasclf.data.load import encode_input, load_tokenizer, require_keras_hub
+from kerasclf.run_folder import RunFolder
 from kerasclf.texts import texts_per_input
-
-INCOMPLETE = ".incomplete"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,7 +41,17 @@ def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int 
 
 
 class Run:
-    """A finished run folder, loaded: `Run.load(dir).predict(["a text", ...])`."""
+    """A finished run folder, loaded: its config, model, tokenizers and class names.
+
+    `predict(texts)` gives labelled dicts (and screens out texts with no words), `predict_proba(texts)`
+    an array of probabilities, `encode(texts)` the model's input arrays. A text is a string, or a
+    dict keyed by input name or column for runs with several inputs (kerasclf/texts.py).
+
+    Example:
+        >>> run = Run.load("runs/sample_cnn-20261201-212105")  # doctest: +SKIP
+        >>> run.predict(["A wonderful, moving film."])[0]["label"]  # doctest: +SKIP
+        'pos'
+    """
 
     def __init__(self, path: Path, config: Config, model: keras.Model, tokenizers: dict, class_names: list[str]):
         self.path, self.config, self.model = path, config, model
@@ -58,20 +59,19 @@ class Run:
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
-        path = Path(path)
-        if not (path / "model.keras").is_file():
-            hint = " (training did not finish; resume it with --resume)" if path.name.endswith(INCOMPLETE) else ""
-            raise UserError(
-                f"--run {path}: no model.keras there; expected a run folder written by kerasclf.train{hint}"
-            )
-        config = from_dict(read_yaml(path / "config.yaml"))
+        folder = RunFolder.finished(path)
+        config = from_dict(read_yaml(folder.config))
         require_keras_hub(config)
-        tokenizers = {inp.name: load_tokenizer(inp, path / "tokenizers" / f"{inp.name}.json") for inp in config.inputs}
-        class_names = json.loads((path / "labels.json").read_text())
-        if any(inp.encoder.type == "pretrained" for inp in config.inputs):
+        tokenizers = {inp.name: load_tokenizer(inp, folder.tokenizer(inp.name)) for inp in config.inputs}
+        if any(inp.pretrained for inp in config.inputs):
             from kerasclf.models import pretrained  # noqa: F401  (registers keras-hub's layers)
-        model = keras.saving.load_model(path / "model.keras", compile=False, safe_mode=True)
-        return cls(path, config, model, tokenizers, class_names)
+        model = keras.saving.load_model(folder.model, compile=False, safe_mode=True)
+        return cls(folder.path, config, model, tokenizers, folder.class_names())
+
+    @property
+    def folder(self) -> RunFolder:
+        """The run folder's files (metrics.json, predictions.csv, ...)."""
+        return RunFolder(self.path)
 
     def encode(self, texts: Sequence[str | Mapping[str, str]]) -> dict[str, np.ndarray]:
         per_input = texts_per_input(self.config, texts)
@@ -132,7 +132,7 @@ class Run:
         notes = [[] for _ in next(iter(per_input.values()))]
         for inp in self.config.inputs:
             lengths = self.tokenizers[inp.name].lengths(per_input[inp.name])
-            unit = "wordpieces" if uses_wordpiece(inp) else "tokens"
+            unit = "wordpieces" if inp.wordpiece else "tokens"
             for j, n in enumerate(lengths):
                 if n > inp.max_length:
                     which = f"{inp.name}: " if len(self.config.inputs) > 1 else ""
@@ -178,8 +178,19 @@ class TextModel:
 
 
 def text_model(run: str | Path | Run | keras.Model, data=None) -> TextModel:
-    """`text_model(run_dir)`, or `text_model(model, data)` for a model built and fitted in a notebook
-    (`data` from `load_data`: its config, tokenizers and class names)."""
+    """A classifier that takes raw strings: from a run folder, or from a model fitted in a notebook.
+
+    Args:
+        run: a run folder (path or loaded `Run`), or a `keras.Model` built by `build_model`.
+        data: with a model, the `Data` it was trained on (from `load_data`): its config,
+            tokenizers and class names.
+
+    Example:
+        >>> import kerasclf
+        >>> clf = kerasclf.text_model("runs/sample_cnn-20261201-212105")  # doctest: +SKIP
+        >>> clf.predict(["A wonderful, moving film."]).shape  # doctest: +SKIP
+        (1, 2)
+    """
     if isinstance(run, keras.Model):
         if data is None:
             raise TypeError("text_model(model, data): give the Data the model was trained on (from load_data)")
@@ -188,5 +199,16 @@ def text_model(run: str | Path | Run | keras.Model, data=None) -> TextModel:
 
 
 def load_run(path: str | Path) -> Run:
-    """Load a run folder written by `python -m kerasclf.train`."""
+    """Load a run folder written by `python -m kerasclf.train`: its config, tokenizers, labels and model.
+
+    Args:
+        path: the run folder (`runs/<name>-<time>`); a stopped `.incomplete` one, or a folder without
+            model.keras, is refused with one line naming what to do.
+
+    Example:
+        >>> import kerasclf
+        >>> run = kerasclf.load_run("runs/sample_cnn-20261201-212105")  # doctest: +SKIP
+        >>> run.predict(["A wonderful, moving film.", ""])  # doctest: +SKIP
+        [{'label': 'pos', 'probabilities': {...}}, {'label': None, 'probabilities': {}, 'message': '...'}]
+    """
     return Run.load(path)

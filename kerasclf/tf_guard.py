@@ -6,7 +6,8 @@ it: seconds of start-up and a second framework's CUDA libraries in a torch proce
 installs TensorFlow as a dependency, so it usually is installed.
 
 `hide()` marks Keras' lazy TensorFlow module as unavailable unless TensorFlow is the backend or
-already imported; `release()` undoes that, for the tfds data source, which needs TensorFlow.
+already imported; `release()` undoes that, for the tfds data source, which needs TensorFlow. Both go
+through `backend_fast.keras_tensorflow_hidden`, since the lazy module is Keras' private API.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import contextlib
 import os
 import sys
 
+from kerasclf import backend_fast
+
 # TensorFlow's start-up lines (no CUDA driver found, cuInit failed, oneDNN notes) are written by its
 # C++ logging to the process's stderr before TF_CPP_MIN_LOG_LEVEL is read; they are hidden unless
 # the user asks for TensorFlow's info or warning lines (TF_CPP_MIN_LOG_LEVEL=0 or 1). kerasclf
@@ -22,28 +25,16 @@ import sys
 USER_WANTS_TF_LOGS = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() in ("0", "1")
 
 
-def _lazy_tf():
-    try:
-        from keras.src.utils import module_utils  # Keras' own lazy module, not public API
-    except ImportError:
-        return None
-    return getattr(module_utils, "tensorflow", None)
-
-
 def hide() -> None:
     import keras
 
-    lazy = _lazy_tf()
-    if lazy is None or keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
         return
-    if getattr(lazy, "_available", None) is None:
-        lazy._available = False
+    backend_fast.keras_tensorflow_hidden(True)
 
 
 def release() -> None:
-    lazy = _lazy_tf()
-    if lazy is not None and getattr(lazy, "_available", None) is False and lazy.module is None:
-        lazy._available = None
+    backend_fast.keras_tensorflow_hidden(False)
 
 
 class _Blocker:

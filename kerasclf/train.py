@@ -4,18 +4,20 @@
     python -m kerasclf.train --config configs/imdb_cnn.yaml --set data.source=../shared/data/aclImdb_labeled.tar.gz
     python -m kerasclf.train --resume runs/imdb_cnn-20261121-101500.incomplete
 
-The last line printed is the run folder.
+The last line printed is the run folder. `train()` reads as the steps it takes: load the data (every
+bad-input error is raised there, before a folder exists), create the run folder, build the model
+(and cache frozen backbones' features), fit, pick the best epoch, evaluate, write the report,
+save the model, finish the folder.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
 import logging
-import shutil
 import sys
 import time
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -32,51 +34,169 @@ from kerasclf.metrics import classification_metrics
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
 from kerasclf.resume import resume_point
-from kerasclf.run import INCOMPLETE, predict_probs
+from kerasclf.run import predict_probs
+from kerasclf.run_folder import RunFolder
 
 log = logging.getLogger("kerasclf")
+SPLITS = ("train", "validation", "test")
 
 
-def _new_run_dir(output_dir: Path, name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        final = output_dir / (f"{name}-{stamp}" + (f"-{i}" if i else ""))
-        tmp = final.with_name(final.name + INCOMPLETE)
-        if not final.exists() and not tmp.exists():
-            tmp.mkdir(parents=True)
-            return tmp
-    raise UserError(f"--output-dir {output_dir}: could not find a free run folder name")
+def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | None = None) -> Path:
+    """Train `cfg`, evaluate on validation and test, write the run folder and return its path.
+
+    Args:
+        cfg: the config (from `load_config`); ignored when `resume` is given (the run's own is used).
+        output_dir: where the run folder is created.
+        resume: a stopped run folder (`<name>-<time>.incomplete`) to continue from its last finished epoch.
+
+    Example:
+        >>> import kerasclf
+        >>> from kerasclf.train import train
+        >>> run_dir = train(kerasclf.load_config(overrides=["train.epochs=1"]), "runs")  # doctest: +SKIP
+    """
+    folder = RunFolder.stopped(resume) if resume is not None else None
+    tokenizers = None
+    if folder is not None:
+        cfg = from_dict(read_yaml(folder.config))
+        tokenizers = {i.name: load_tokenizer(i, folder.tokenizer(i.name)) for i in cfg.inputs}
+    keras.utils.set_random_seed(cfg.train.seed)
+    if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
+        log.setLevel(logging.INFO)
+    with _collected() as early:  # the data lines come before the folder exists: train.log gets them once it does
+        data = load_data(cfg, tokenizers)
+    if folder is None:
+        folder = _create_folder(cfg, data, output_dir)
+    with _logging_to(folder, early.records):
+        try:
+            return _train_into(cfg, data, folder, resumed=resume is not None).path
+        except KeyboardInterrupt:
+            log.info("interrupted; continue with: python -m kerasclf.train --resume %s", folder.path)
+            raise
+        except BaseException:
+            if resume is None:
+                folder.discard_if_empty()
+            raise
 
 
-def _write_history(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        path.unlink(missing_ok=True)
-        return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
+def _create_folder(cfg: Config, data: Data, output_dir: str | Path) -> RunFolder:
+    """A new run folder holding what reloads the model's inputs: config, tokenizers, labels."""
+    folder = RunFolder.create(output_dir, cfg.name)
+    save_config(cfg, folder.config)
+    for name, tok in data.tokenizers.items():
+        tok.save(folder.tokenizer(name))
+    folder.labels.write_text(json.dumps(data.class_names))
+    return folder
 
 
-def _write_predictions(path: Path, data: Data, probs: np.ndarray) -> None:
-    names = data.class_names
-    test = data.raw.test
-    columns = list(test.columns)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow([*columns, "label", "predicted", "correct", *[f"p_{c}" for c in names]])
-        for i in range(len(test)):
-            pred = int(probs[i].argmax())
-            true = int(test.labels[i])
-            w.writerow(
-                [
-                    *(test.columns[c][i] for c in columns),
-                    names[true],
-                    names[pred],
-                    int(pred == true),
-                    *(f"{p:.6f}" for p in probs[i]),
-                ]
-            )
+@dataclass
+class _Trainable:
+    """What model.fit trains: the whole model, or (frozen backbones) its core on cached features."""
+
+    model: keras.Model  # the whole model, what the run folder serves
+    fit_model: keras.Model
+    arrays: dict  # split -> the fit model's input arrays
+    train_batches: Batches
+    cached: list  # the inputs whose backbone features are cached
+
+
+def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> RunFolder:
+    """The steps after the data: build, (resume,) fit, pick the best epoch, evaluate, report, save, finish."""
+    t = _build(cfg, data)
+    start_epoch, history_rows = resume_point(folder) if resumed else (0, [])
+    if resumed:
+        folder.keep_history(history_rows)
+        t.train_batches.set_epoch(start_epoch)
+        log.info("resuming %s at epoch %d of %d", folder.path, start_epoch + 1, cfg.train.epochs)
+    t.model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
+    log.info("training into %s (resume with --resume if it is stopped)", folder.path)
+    seconds = _fit(cfg, data, folder, t, history_rows)
+    history = plots.read_history(folder.history)
+    best_epoch = _restore_best(cfg, folder, t.fit_model, history)
+    metrics = _evaluate(cfg, data, folder, t.fit_model, t.arrays)
+    epochs_run = len(history.get("epoch", []))
+    metrics.update(
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        seconds_fit=round(seconds, 2),
+        seconds_per_epoch=round(seconds / max(1, epochs_run - start_epoch), 2),
+        tokenize_seconds=round(data.tokenize_seconds, 3),
+        cached_features=[i.name for i in t.cached],
+    )
+    _report(folder, metrics, history, data.class_names)
+    # the served model: the same layers and weights without the optimizer's state (two moments per weight:
+    # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
+    keras.Model(t.model.input, t.model.output, name=t.model.name).save(folder.model)
+    return folder.finish()
+
+
+def _build(cfg: Config, data: Data) -> _Trainable:
+    """The compiled model, and with every backbone frozen its `core` on the backbones' cached features."""
+    model = build_model(cfg, data)
+    cached = features.cached_inputs(cfg)
+    if not cached:
+        return _Trainable(model, model, data.arrays, data.train, [])
+    tc = cfg.train
+    arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, tc.batch_size) for s in SPLITS}
+    core = compile_model(model.get_layer("core"), tc, data.num_classes, len(data.train))
+    lengths = token_counts(data.arrays["train"])
+    batches = Batches(arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
+                      seed=tc.seed, lengths=lengths)  # fmt: skip
+    log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
+    return _Trainable(model, core, arrays, batches, cached)
+
+
+def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows: list[dict]) -> float:
+    """model.fit with the run's callbacks; the seconds it took."""
+    verbose = 1 if sys.stdout.isatty() else 0  # off a terminal, the log's line per epoch is the progress
+    # the same random state at the start of fit whether or not features were computed first (that runs
+    # the backbones, which draws from the global generators; Keras' unseeded torch dropout uses them)
+    keras.utils.set_random_seed(cfg.train.seed)
+    start = time.perf_counter()
+    # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
+    t.fit_model.fit(
+        t.train_batches,
+        validation_data=Batches(t.arrays["validation"], data.raw.validation.labels, cfg.train.batch_size),
+        epochs=cfg.train.epochs,
+        callbacks=training_callbacks(cfg, folder, history_rows),
+        verbose=verbose,
+    )
+    return time.perf_counter() - start
+
+
+def _restore_best(cfg: Config, folder: RunFolder, fit_model: keras.Model, history: dict) -> int | None:
+    """Load the best epoch's weights (by the monitored metric); its number, counted from 1."""
+    if not folder.best_weights.is_file():
+        return None
+    fit_model.load_weights(str(folder.best_weights))
+    monitor, mode = monitor_mode(cfg)
+    values = np.asarray(history[monitor], dtype=float)
+    best = int((np.nanargmin if mode == "min" else np.nanargmax)(values)) + 1
+    log.info("best epoch %d by %s = %.4f", best, monitor, values[best - 1])
+    return best
+
+
+def _evaluate(cfg: Config, data: Data, folder: RunFolder, fit_model: keras.Model, arrays: dict) -> dict:
+    """Metrics of validation and test (and predictions.csv for test)."""
+    metrics = {}
+    for split in ("validation", "test"):
+        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size)
+        metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
+        if split == "test":
+            folder.write_predictions(data.raw.test, data.class_names, probs)
+        m = metrics[split]
+        auc = f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else ""
+        log.info("%s: accuracy %.4f, f1_macro %.4f%s", split, m["accuracy"], m["f1_macro"], auc)
+    return metrics
+
+
+def _report(folder: RunFolder, metrics: dict, history: dict, class_names: list[str]) -> None:
+    """metrics.json and the two pictures, titled with the run's name and test scores."""
+    folder.metrics.write_text(json.dumps(metrics, indent=2))
+    test = metrics["test"]
+    scores = f"accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
+    plots.training_curves(history, metrics["best_epoch"], folder.curves, f"{folder.name}: test {scores}")
+    title = f"{folder.name}\ntest split, {test['count']} texts: {scores}"
+    plots.confusion_matrix(np.asarray(test["confusion_matrix"]), class_names, folder.confusion, title)
 
 
 class _Collect(logging.Handler):
@@ -90,152 +210,29 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
-def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | None = None) -> Path:
-    """Train `cfg`, evaluate on validation and test, write the run folder and return its path."""
-    tokenizers = None
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise UserError(f"--resume {resume}: not a run folder (expected config.yaml there)")
-        if (run_dir / "model.keras").exists() or not run_dir.name.endswith(INCOMPLETE):
-            raise UserError(
-                f"--resume {resume}: this run finished; only a stopped run "
-                f"(a folder named *{INCOMPLETE}) can be resumed"
-            )
-        cfg = from_dict(read_yaml(run_dir / "config.yaml"))
-        tokenizers = {i.name: load_tokenizer(i, run_dir / "tokenizers" / f"{i.name}.json") for i in cfg.inputs}
-    keras.utils.set_random_seed(cfg.train.seed)
-    if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
-        log.setLevel(logging.INFO)
-    early = _Collect()  # the data lines come before the folder exists: train.log gets them once it does
-    log.addHandler(early)
+@contextlib.contextmanager
+def _collected():
+    handler = _Collect()
+    log.addHandler(handler)
     try:
-        data = load_data(cfg, tokenizers)  # every bad-input error is raised here, before a folder exists
+        yield handler
     finally:
-        log.removeHandler(early)
+        log.removeHandler(handler)
 
-    if resume is None:
-        run_dir = _new_run_dir(Path(output_dir), cfg.name)
-        save_config(cfg, run_dir / "config.yaml")
-        (run_dir / "tokenizers").mkdir()
-        for name, tok in data.tokenizers.items():
-            tok.save(run_dir / "tokenizers" / f"{name}.json")
-        (run_dir / "labels.json").write_text(json.dumps(data.class_names))
-    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+
+@contextlib.contextmanager
+def _logging_to(folder: RunFolder, earlier: list[logging.LogRecord]):
+    """The log also goes to the folder's train.log (the records from before it existed first)."""
+    handler = logging.FileHandler(folder.log, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    for record in early.records:
+    for record in earlier:
         handler.handle(record)
     log.addHandler(handler)
     try:
-        return _fit_and_write(cfg, data, run_dir, resume is not None)
-    except KeyboardInterrupt:
-        log.info("interrupted; continue with: python -m kerasclf.train --resume %s", run_dir)
-        raise
-    except BaseException:
-        # a folder with no finished epoch holds nothing to resume: leave no half-written run behind
-        if resume is None and not (run_dir / "backup").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        yield
     finally:
         log.removeHandler(handler)
         handler.close()
-
-
-def _fit_and_write(cfg: Config, data: Data, run_dir: Path, resumed: bool) -> Path:
-    model = build_model(cfg, data)
-    # what model.fit trains: the whole model, or (frozen backbones) its core on cached backbone features
-    fit_model, arrays, train_batches = model, data.arrays, data.train
-    cached = features.cached_inputs(cfg)
-    if cached:
-        t = cfg.train
-        arrays = {
-            s: features.core_arrays(model, cached, data.arrays[s], s, t.batch_size)
-            for s in ("train", "validation", "test")
-        }
-        fit_model = compile_model(model.get_layer("core"), t, data.num_classes, len(data.train))
-        train_batches = Batches(
-            arrays["train"],
-            data.raw.train.labels,
-            t.batch_size,
-            shuffle=True,
-            bucket=True,
-            seed=t.seed,
-            lengths=token_counts(data.arrays["train"]),
-        )
-        log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
-    start_epoch, history_rows = resume_point(run_dir) if resumed else (0, [])
-    if resumed:
-        _write_history(run_dir / "history.csv", history_rows)
-        train_batches.set_epoch(start_epoch)
-        log.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, cfg.train.epochs)
-    model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
-    log.info("training into %s (resume with --resume if it is stopped)", run_dir)
-    verbose = 1 if sys.stdout.isatty() else 0  # off a terminal, the log's line per epoch is the progress
-    # the same random state at the start of fit whether or not features were computed first (that runs
-    # the backbones, which draws from the global generators; Keras' unseeded torch dropout uses them)
-    keras.utils.set_random_seed(cfg.train.seed)
-    start = time.perf_counter()
-    # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
-    fit_model.fit(
-        train_batches,
-        validation_data=Batches(arrays["validation"], data.raw.validation.labels, cfg.train.batch_size),
-        epochs=cfg.train.epochs,
-        callbacks=training_callbacks(cfg, run_dir, history_rows),
-        verbose=verbose,
-    )
-    fit_seconds = time.perf_counter() - start
-
-    history = plots.read_history(run_dir / "history.csv")
-    monitor, mode = monitor_mode(cfg)
-    best_path = run_dir / "checkpoints" / "best.weights.h5"
-    best_epoch = None
-    if best_path.is_file():
-        fit_model.load_weights(str(best_path))
-        values = np.asarray(history[monitor], dtype=float)
-        pick = np.nanargmin if mode == "min" else np.nanargmax
-        best_epoch = int(pick(values)) + 1
-        log.info("best epoch %d by %s = %.4f", best_epoch, monitor, values[best_epoch - 1])
-
-    metrics = {}
-    for split in ("validation", "test"):
-        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size)
-        metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
-        if split == "test":
-            _write_predictions(run_dir / "predictions.csv", data, probs)
-    metrics["best_epoch"] = best_epoch
-    metrics["epochs_run"] = len(history.get("epoch", []))
-    metrics["seconds_fit"] = round(fit_seconds, 2)
-    metrics["seconds_per_epoch"] = round(fit_seconds / max(1, metrics["epochs_run"] - start_epoch), 2)
-    metrics["tokenize_seconds"] = round(data.tokenize_seconds, 3)
-    metrics["cached_features"] = [i.name for i in cached]
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    test = metrics["test"]
-    scores = f"test accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
-    name = run_dir.name.removesuffix(INCOMPLETE)
-    plots.training_curves(history, best_epoch, run_dir / "training_curves.png", f"{name}: {scores}")
-    plots.confusion_matrix(
-        np.asarray(test["confusion_matrix"]),
-        data.class_names,
-        run_dir / "confusion_matrix.png",
-        f"{name}\ntest split, {test['count']} texts: {scores.removeprefix('test ')}",
-    )
-    # the served model: the same layers and weights without the optimizer's state (two moments per weight:
-    # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
-    keras.Model(model.input, model.output, name=model.name).save(run_dir / "model.keras")
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    shutil.rmtree(run_dir / "backup", ignore_errors=True)
-    for split in ("validation", "test"):
-        m = metrics[split]
-        log.info(
-            "%s: accuracy %.4f, f1_macro %.4f%s",
-            split,
-            m["accuracy"],
-            m["f1_macro"],
-            f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else "",
-        )
-    final = run_dir.with_name(run_dir.name.removesuffix(INCOMPLETE))
-    run_dir.rename(final)
-    return final
 
 
 @entry_point

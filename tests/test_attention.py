@@ -36,14 +36,13 @@ def real_rows(out, mask):
 
 @pytest.fixture(params=["fast", "portable"])
 def path(request):
-    """Each test that takes `path` runs on the torch fast path (where the backend is torch) and the portable one."""
-    from kerasclf.models import attention
+    """Each test that takes `path` runs on the fast path (`keras.ops.dot_product_attention`, and
+    backend_fast's torch path for attention dropout) and on the portable one (`fast=False`)."""
+    return request.param
 
-    if request.param == "fast" and keras.backend.backend() != "torch":
-        pytest.skip("the fast path is torch's")
-    attention.TORCH_FAST_PATH = request.param == "fast"
-    yield request.param
-    attention.TORCH_FAST_PATH = True
+
+def fast(path):
+    return {"fast": path == "fast"}
 
 
 @pytest.mark.parametrize("length", [7, 16, 23])
@@ -51,7 +50,7 @@ def test_full_attention_matches_reference(length, path):
     q, k, v, mask = inputs(length)
     allowed = np.broadcast_to(mask[:, None, :] > 0, (len(mask), length, length))
     np.testing.assert_allclose(
-        real_rows(np_(full_attention(q, k, v, mask)), mask),
+        real_rows(np_(full_attention(q, k, v, mask, **fast(path))), mask),
         real_rows(dense_reference(q, k, v, allowed), mask),
         atol=1e-5,
     )
@@ -70,7 +69,7 @@ def test_window_attention_equals_block_diagonal_full_attention(length, window, o
         lo, hi = start, start + window
     band = (pos[None, :] >= lo[:, None]) & (pos[None, :] < hi[:, None])
     allowed = band[None] & (mask[:, None, :] > 0)
-    got = np_(window_attention(q, k, v, mask, window, overlap))
+    got = np_(window_attention(q, k, v, mask, window, overlap, **fast(path)))
     np.testing.assert_allclose(real_rows(got, mask), real_rows(dense_reference(q, k, v, allowed), mask), atol=1e-5)
 
 
@@ -90,7 +89,7 @@ def test_sliding_attention_equals_band_plus_global_full_attention(length, window
     if g:  # the global rows: every real key, with the global projections
         global_rows = dense_reference(qg, kg, vg, np.broadcast_to(mask[:, None, :] > 0, allowed.shape))
         expected[:, :, is_g] = global_rows[:, :, is_g]
-    got = np_(sliding_attention(q, k, v, mask, window, glob, qg, kg, vg))
+    got = np_(sliding_attention(q, k, v, mask, window, glob, qg, kg, vg, **fast(path)))
     np.testing.assert_allclose(real_rows(got, mask), real_rows(expected, mask), atol=1e-5)
 
 
@@ -104,6 +103,8 @@ def test_sliding_attention_builds_no_length_by_length_tensor(path):
 
     if path == "portable":
         module, name = attention.ops, "einsum"
+    elif keras.backend.backend() != "torch":
+        pytest.skip("the spy reads torch's fused kernel")
     else:
         import torch
 
@@ -117,51 +118,61 @@ def test_sliding_attention_builds_no_length_by_length_tensor(path):
 
     setattr(module, name, spy)
     try:
-        sliding_attention(q, k, v, mask, window, [0])
-        window_attention(q, k, v, mask, window, True)
+        sliding_attention(q, k, v, mask, window, [0], **fast(path))
+        window_attention(q, k, v, mask, window, True, **fast(path))
     finally:
         setattr(module, name, original)
     assert seen and all(list(s).count(length) <= 1 for s in seen), seen
 
 
-@pytest.fixture
-def portable():
-    from kerasclf.models import attention
-
-    attention.TORCH_FAST_PATH = False
-    yield
-    attention.TORCH_FAST_PATH = True
-
-
+@pytest.mark.parametrize("kind", ["full", "window", "overlap", "sliding"])
 @pytest.mark.parametrize("length", [7, 16, 40])
-def test_torch_fast_path_equals_the_portable_path(length):
-    if keras.backend.backend() != "torch":
-        pytest.skip("the fast path is torch's")
-    from kerasclf.models import attention
-
+def test_fast_path_equals_the_portable_path(length, kind):
     q, k, v, mask = inputs(length)
     mask[2] = 0  # a row with no real token at all
-    fast = np_(full_attention(q, k, v, mask))
-    attention.TORCH_FAST_PATH = False
-    try:
-        slow = np_(full_attention(q, k, v, mask))
-    finally:
-        attention.TORCH_FAST_PATH = True
-    assert np.isfinite(fast).all()  # the empty row must not turn into NaN; its values are never used
-    np.testing.assert_allclose(fast[:2], slow[:2], atol=1e-5)
+    attend = {
+        "full": lambda **kw: full_attention(q, k, v, mask, **kw),
+        "window": lambda **kw: window_attention(q, k, v, mask, 8, **kw),
+        "overlap": lambda **kw: window_attention(q, k, v, mask, 8, True, **kw),
+        "sliding": lambda **kw: sliding_attention(q, k, v, mask, 8, [0, 3], **kw),
+    }[kind]
+    got, portable = np_(attend()), np_(attend(fast=False))
+    assert np.isfinite(got).all()  # the empty row must not turn into NaN; its values are never used
+    np.testing.assert_allclose(got[:2], portable[:2], atol=1e-5)
+
+
+def test_fast_path_goes_through_keras_dot_product_attention(monkeypatch):
+    """Without dropout, each kind takes the public op (4-d, the blocks folded into the batch);
+    on TensorFlow the portable path runs instead (see attention._attend)."""
+    from kerasclf.models import attention
+
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow takes the portable path")
+
+    calls = []
+    original = keras.ops.dot_product_attention
+
+    def spy(query, key, value, **kwargs):
+        calls.append(len(query.shape))
+        return original(query, key, value, **kwargs)
+
+    monkeypatch.setattr(attention.ops, "dot_product_attention", spy)
+    q, k, v, mask = inputs(20)
+    full_attention(q, k, v, mask)
+    window_attention(q, k, v, mask, 8, True)
+    sliding_attention(q, k, v, mask, 8, [0])
+    assert calls == [4, 4, 4, 4]  # full; window; sliding's blocks and its global rows
 
 
 @pytest.mark.parametrize("path", ["fast", "portable"])
-def test_attention_dropout_keeps_the_expected_share_and_repeats_with_the_seed(path, request):
-    if path == "portable":
-        request.getfixturevalue("portable")
+def test_attention_dropout_keeps_the_expected_share_and_repeats_with_the_seed(path):
     q, k, v, mask = inputs(64, batch=2, heads=4, dim=8)
     v = np.ones_like(v)  # each output is the sum of the kept (rescaled) weights
     keras.utils.set_random_seed(3)
     seed = keras.random.SeedGenerator(3)
-    a = np_(full_attention(q, k, v, mask, 0.25, seed))
+    a = np_(full_attention(q, k, v, mask, 0.25, seed, **fast(path)))
     keras.utils.set_random_seed(3)
-    b = np_(full_attention(q, k, v, mask, 0.25, keras.random.SeedGenerator(3)))
+    b = np_(full_attention(q, k, v, mask, 0.25, keras.random.SeedGenerator(3), **fast(path)))
     np.testing.assert_array_equal(a, b)
     real = mask[:, None, :, None].astype(bool).repeat(4, 1).repeat(8, 3)
     assert abs(a[real].mean() - 1.0) < 0.05  # weights sum to 1; dropped by 1/4 and rescaled by 4/3

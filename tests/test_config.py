@@ -3,8 +3,9 @@ import re
 import pytest
 import yaml
 
-from kerasclf.config import CNNConfig, RNNConfig, load_config, save_config
+from kerasclf.config import ENCODER_CONFIGS, CNNConfig, InputConfig, RNNConfig, load_config, save_config
 from kerasclf.errors import UserError
+from kerasclf.validation import ENCODER_VALIDATORS
 
 
 def write(tmp_path, name, tree):
@@ -180,3 +181,35 @@ def test_transformer_layers_zero_is_the_pooled_embeddings_except_with_cls():
         load_config(overrides=["inputs.0.encoder={type: longformer, layers: 0, init_from: /some/bert}"])
     # no blocks, no heads: the embedding size need not divide by them
     assert load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0, embedding_dim: 10}"])
+
+
+def test_bigram_buckets_is_no_longer_read_as_ngram_buckets():
+    """The key's name before ngram_order came; its alias is gone, so it is an unknown key like any other."""
+    with pytest.raises(
+        UserError, match=r"^inputs\.0\.encoder\.bigram_buckets: unknown key; did you mean 'ngram_buckets'\?$"
+    ):
+        load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 64}"])
+
+
+def test_every_encoder_type_has_a_validator_that_passes_its_defaults():
+    assert set(ENCODER_VALIDATORS) == set(ENCODER_CONFIGS)
+    for kind, schema in ENCODER_CONFIGS.items():
+        ENCODER_VALIDATORS[kind](InputConfig(encoder=schema()), "inputs.0")  # the defaults are valid
+        assert load_config(overrides=[f"inputs.0.encoder={{type: {kind}}}"]).inputs[0].encoder == schema()
+
+
+@pytest.mark.parametrize(
+    ("encoder", "message"),
+    [
+        ("{type: cnn, kernel_sizes: []}", r"encoder\.kernel_sizes: expected a non-empty list"),
+        ("{type: rnn, units: 0}", r"encoder\.units: expected an integer >= 1, got 0"),
+        ("{type: transformer, embedding_dim: 10, heads: 4}", r"encoder\.heads: embedding_dim 10 must be a multiple"),
+        ("{type: local_transformer, window_size: 3}", r"encoder\.window_size: expected an integer >= 2 \(even"),
+        ("{type: local_transformer, heads: 0}", r"encoder\.heads: expected an integer >= 1, got 0"),
+        ("{type: longformer, attention_window: 3}", r"encoder\.attention_window: expected an even integer >= 2"),
+        ("{type: longformer, global_tokens: [-1]}", r"encoder\.global_tokens: expected positions >= 0"),
+    ],
+)
+def test_each_encoder_type_is_checked_by_its_own_validator(encoder, message):
+    with pytest.raises(UserError, match=rf"^inputs\.0\.{message}"):
+        load_config(overrides=[f"inputs.0.encoder={encoder}"])

@@ -177,7 +177,7 @@ def test_a_real_browser_types_a_review_and_reads_the_label(server, tmp_path):
     pytest.importorskip("playwright", reason="playwright is a dev dependency")
     from playwright.sync_api import sync_playwright
 
-    from kerasclf.demo import Service
+    from kerasclf.service import Service
 
     wrong = Service(server[1], max_chars=2000).examples()["wrong"][0][0]
     with sync_playwright() as p:
@@ -329,7 +329,7 @@ def test_concurrent_requests_with_attributions_do_not_interfere(client, server):
 def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair(tiny_bert, tmp_path):
     import yaml
 
-    from kerasclf.demo import Service
+    from kerasclf.service import Service
     from kerasclf.train import train
 
     cnn = {"type": "cnn", "embedding_dim": 8, "filters": 8, "kernel_sizes": [2]}
@@ -382,7 +382,7 @@ def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair
 
 
 def test_boxes_are_labelled_with_the_column_they_read(server):
-    from kerasclf.demo import box_labels
+    from kerasclf.service import box_labels
 
     assert component(page_config(server[0]), "text-0")["props"]["label"] == "text"  # input "review" reads "text"
     two_columns = kerasclf.load_config(overrides=["inputs=[{name: t, column: title}, {name: b, column: body}]"]).inputs
@@ -407,7 +407,7 @@ def test_notes_come_above_the_results_and_the_examples_say_right_or_wrong(server
 
 
 def test_the_facts_name_only_the_settings_the_encoder_uses(server, onehot_run):
-    from kerasclf.demo import Service, encoder_details
+    from kerasclf.service import Service, encoder_details
 
     onehot = Service(kerasclf.load_run(onehot_run)).facts()
     line = next(line for line in onehot.splitlines() if line.startswith("- input"))
@@ -422,7 +422,8 @@ def test_the_facts_name_only_the_settings_the_encoder_uses(server, onehot_run):
 def test_a_long_text_shows_its_100_strongest_words_in_text_order(long_server, onehot_run):
     from gradio_client import Client
 
-    from kerasclf.demo import Service, render
+    from kerasclf.demo import render
+    from kerasclf.service import Service
 
     text = long_text(onehot_run)
     assert len(text) == 100_000

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from harness import mixing, record_mixup
 from keras import ops
 
 from kerasclf.config import load_config
@@ -12,7 +13,6 @@ from kerasclf.models.compile import compile_model
 TWO_INPUTS = (
     "inputs=[{name: a, column: text, max_length: 12, encoder: {type: cnn, embedding_dim: 8, "
     "filters: 4, kernel_sizes: [2], dropout: 0.0}},"
-)(
     " {name: b, column: text, max_length: 12, encoder: {type: longformer, embedding_dim: 8, "
     "heads: 2, ff_dim: 8, attention_window: 4, dropout: 0.0, embedding_dropout: 0.0}}]"
 )
@@ -51,13 +51,14 @@ def ce(logits, y):
 
 def test_training_loss_is_the_mixed_loss_computed_by_hand():
     _, model = build(0.4)
+    drawn = record_mixup(model)
     x, y = data()
     loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])  # the loss before this step's update
-    lam, perm = model.last_mixup
+    lam, perm = drawn.drawn
     lam, perm = float(ops.convert_to_numpy(lam)), ops.convert_to_numpy(perm)
     assert 0.0 < lam < 1.0 and sorted(perm.tolist()) == list(range(8))
     _, fresh = build(0.4)  # the same weights as before the step
-    with fresh.mixing(lam, perm):
+    with mixing(fresh, lam, perm):
         logits = ops.convert_to_numpy(fresh(x, training=False))
     expected = lam * ce(logits, y) + (1 - lam) * ce(logits, y[perm])
     assert loss == pytest.approx(expected, rel=1e-4)
@@ -72,7 +73,7 @@ def test_the_same_lambda_and_permutation_reach_every_input():
     lam, perm = 0.3, np.array([1, 0, 3, 2, 5, 4, 7, 6])
     emb_a = keras.Model(model.inputs, [model.get_layer("a_mixup").output[0], model.get_layer("b_mixup").output[0]])
     plain = [ops.convert_to_numpy(t) for t in emb_a(x)]
-    with model.mixing(lam, perm):
+    with mixing(model, lam, perm):
         mixed = [ops.convert_to_numpy(t) for t in emb_a(x)]
     for p, m in zip(plain, mixed):
         np.testing.assert_allclose(m, lam * p + (1 - lam) * p[perm], atol=1e-6)
@@ -124,6 +125,7 @@ def test_mixup_trains_with_every_encoder(encoder):
         overrides=[f"inputs.0.encoder={encoder}", "inputs.0.max_length=12", "head.units=[4]", "train.mixup_alpha=0.2"]
     )
     model = compile_model(build_network(cfg, {cfg.inputs[0].name: 40}, 2), cfg.train, 2, steps_per_epoch=4)
+    drawn = record_mixup(model)
     x, y = data()
     loss = model.train_on_batch({cfg.inputs[0].name: x["a"]}, y, return_dict=True)["loss"]
-    assert np.isfinite(float(loss)) and model.last_mixup is not None
+    assert np.isfinite(float(loss)) and drawn.drawn is not None

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from harness import batch, make, run, run_encoder_test
 
 from kerasclf.config import load_config
 from kerasclf.models.build import build_network
@@ -51,34 +52,6 @@ ENCODERS = {
 }
 
 
-def make(encoder: str, seed=0, *more):
-    cfg = load_config(
-        overrides=[
-            f"inputs.0.encoder={encoder}",
-            "head.units=[4]",
-            "train.batch_size=4",
-            "inputs.0.max_length=24",
-            *more,
-        ]
-    )
-    keras.utils.set_random_seed(seed)
-    return cfg, build_network(cfg, {"review": 50}, 2)
-
-
-def run(model, **x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-def batch(n=6, length=10, seed=1):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(2, 50, size=(n, length)).astype("int32")
-    lengths = rng.integers(1, length + 1, size=n)
-    lengths[0] = length
-    for i, L in enumerate(lengths):
-        ids[i, L:] = 0
-    return ids
-
-
 @pytest.mark.parametrize("name", list(ENCODERS))
 def test_encoder_builds_and_trains_a_few_steps(name):
     cfg, model = make(ENCODERS[name])
@@ -92,37 +65,8 @@ def test_encoder_builds_and_trains_a_few_steps(name):
 
 
 @pytest.mark.parametrize("name", list(ENCODERS))
-def test_padding_does_not_change_outputs(name):
-    _, model = make(ENCODERS[name])
-    ids = batch()
-    wide = np.concatenate([ids, np.zeros((len(ids), 9), "int32")], axis=1)
-    a = run(model, review=ids)
-    b = run(model, review=wide)
-    np.testing.assert_allclose(a, b, atol=1e-5)
-    # one review alone gives the same logits as inside a batch
-    alone = run(model, review=ids[3:4, : int((ids[3] != 0).sum())])
-    np.testing.assert_allclose(alone[0], a[3], atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "cnn",
-        "lstm_bi_max",
-        "transformer_cls_post_sin",
-        "local_transformer",
-        "longformer_cls_two_global",
-        "local_transformer_bigrams",
-        "longformer_trigrams",
-    ],
-)
-def test_keras_file_round_trip_with_safe_mode(tmp_path, name):
-    _, model = make(ENCODERS[name])
-    ids = batch()
-    path = tmp_path / "m.keras"
-    model.save(path)
-    again = keras.saving.load_model(path, safe_mode=True, compile=False)
-    np.testing.assert_allclose(run(again, review=ids), run(model, review=ids), atol=1e-6)
+def test_encoder_runs_ignores_padding_and_round_trips_a_keras_file(name, tmp_path):
+    run_encoder_test(ENCODERS[name], tmp_path)
 
 
 def test_two_inputs_concatenate_before_one_head():
@@ -259,20 +203,6 @@ def test_order_3_adds_each_word_triple_hashed_into_the_same_table():
         np.testing.assert_allclose(out[0, t], want, rtol=1e-6)
     with pytest.raises(ValueError, match="buckets: expected 2"):
         NgramEmbedding(20000, 2**31, 2)
-
-
-def test_run_folders_from_before_ngram_order_still_load(tmp_path):
-    """The key was `bigram_buckets` and the layer `BigramEmbedding` before ngram_order came."""
-    from kerasclf.models.layers import BigramEmbedding
-
-    cfg = load_config(overrides=["inputs.0.encoder={type: transformer, bigram_buckets: 64}"])
-    assert cfg.inputs[0].encoder.ngram_buckets == 64 and cfg.inputs[0].encoder.ngram_order == 2
-    ids = keras.Input((None,), dtype="int32")
-    model = keras.Model(ids, BigramEmbedding(50, 40, 3, name="review_bigrams")(ids))
-    model.save(tmp_path / "old.keras")
-    loaded = keras.saving.load_model(tmp_path / "old.keras", safe_mode=True)
-    x = batch()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)))
 
 
 def test_ngram_buckets_are_validated_against_the_vocabulary():

@@ -12,8 +12,10 @@ import keras
 import numpy as np
 import pytest
 from conftest import FIXTURES, ROOT, minilm_path, run_cli
+from harness import mixing, run_model_test, sequence_model
 
 import kerasclf
+from kerasclf import checkpoints, keys
 from kerasclf.data.wordpiece import WordPieceTokenizer
 from kerasclf.models.build import build_network
 from kerasclf.train import train
@@ -111,13 +113,13 @@ def _parity(folder, max_abs):
         ]
     )
     branch = pretrained.branch(cfg.inputs[0], mixup=False)
-    tok = pretrained.tokenizer(cfg.inputs[0])
+    tok = checkpoints.tokenizer(cfg.inputs[0])
     one, one_seg = tok.encode(["A fine film, and a long one."])
     pair, pair_seg = tok.encode([("The plot.", "It was thin but the acting carried it.")])  # segment ids 1 too
     ids, seg = np.concatenate([one, pair]), np.concatenate([one_seg, pair_seg])
-    x = {"review": ids, "review__segments": seg}
+    x = {"review": ids, keys.segments("review"): seg}
     pooled = keras.ops.convert_to_numpy(branch(x, training=False))
-    sequence = keras.ops.convert_to_numpy(pretrained.sequence_model(branch)(x, training=False))
+    sequence = keras.ops.convert_to_numpy(sequence_model(branch)(x, training=False))
     hf = transformers.BertModel.from_pretrained(str(folder)).eval()
     with torch.no_grad():
         out = hf(
@@ -198,12 +200,10 @@ def test_mixup_mixes_the_backbone_embeddings(tiny_bert):
     model = build_network(cfg, {"review": 0}, 2)
     branch = model.get_layer("review_backbone")
     assert branch.get_layer("mixup").state is model._mix
-    from kerasclf.models import pretrained
-
-    ids, seg = pretrained.tokenizer(cfg.inputs[0]).encode(["a wonderful film", "a dull film", "it was fine"])
-    x = {"review": ids, "review__segments": seg}
+    ids, seg = checkpoints.tokenizer(cfg.inputs[0]).encode(["a wonderful film", "a dull film", "it was fine"])
+    x = {"review": ids, keys.segments("review"): seg}
     plain = keras.ops.convert_to_numpy(model(x, training=False))
-    with model.mixing(keras.ops.convert_to_tensor(0.5), keras.ops.convert_to_tensor(np.array([1, 0, 2]))):
+    with mixing(model, keras.ops.convert_to_tensor(0.5), keras.ops.convert_to_tensor(np.array([1, 0, 2]))):
         mixed = keras.ops.convert_to_numpy(model(x, training=False))
     assert np.abs(mixed[:2] - plain[:2]).max() > 1e-6
     np.testing.assert_allclose(mixed[2], plain[2], atol=1e-6)  # mixed with itself
@@ -265,8 +265,9 @@ def test_checkpoints_that_cannot_be_had_fail_in_one_line(preset, expect, tmp_pat
 def test_pretrained_path_keeps_tensorflow_out(tiny_bert):
     code = (
         "import sys, kerasclf\n"
+        "from kerasclf import checkpoints\n"
         "from kerasclf.models import pretrained\n"
-        f"pretrained.load_checkpoint({str(tiny_bert)!r}, '')\n"
+        f"checkpoints.load_checkpoint({str(tiny_bert)!r}, '')\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run(
@@ -298,8 +299,8 @@ def test_longformer_from_bert_equals_bert_when_the_window_covers_the_text(tiny_b
     bert_cfg = kerasclf.load_config(
         overrides=[f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}}}", "inputs.0.max_length=64"]
     )
-    bert = pretrained.sequence_model(pretrained.branch(bert_cfg.inputs[0], mixup=False))
-    theirs = keras.ops.convert_to_numpy(bert({"review": ids, "review__segments": seg}, training=False))
+    bert = sequence_model(pretrained.branch(bert_cfg.inputs[0], mixup=False))
+    theirs = keras.ops.convert_to_numpy(bert({"review": ids, keys.segments("review"): seg}, training=False))
     assert np.abs(ours - theirs)[ids != 0].max() < 1e-5
     # global projections start as copies of the local ones
     att = model.get_layer("review_block0").attention
@@ -309,14 +310,12 @@ def test_longformer_from_bert_equals_bert_when_the_window_covers_the_text(tiny_b
 
 
 def test_longformer_from_bert_repeats_the_learned_positions(tiny_bert):
-    from kerasclf.models import pretrained
-
     _, _, model = _longformer_from(tiny_bert, 300, 32)  # the checkpoint has 128 positions
     table = model.get_layer("review_positions").get_weights()[0]
     assert table.shape[0] == 300
     np.testing.assert_array_equal(table[128:256], table[:128])
     np.testing.assert_array_equal(table[256:300], table[:44])
-    hub = pretrained.load_checkpoint(str(tiny_bert), "").backbone
+    hub = checkpoints.load_checkpoint(str(tiny_bert), "").backbone
     original = keras.ops.convert_to_numpy(hub.get_layer("position_embedding").position_embeddings)
     segment0 = keras.ops.convert_to_numpy(hub.get_layer("segment_embedding").embeddings)[0]
     np.testing.assert_allclose(table[:128], original + segment0, atol=1e-6)
@@ -326,6 +325,24 @@ def test_longformer_from_bert_pools_as_configured(tiny_bert):
     _, _, model = _longformer_from(tiny_bert, 64, 32, pooling="max_mean")
     hidden = model.get_layer("review_block1").output.shape[-1]
     assert model.get_layer("review_pool").output.shape[-1] == 2 * hidden  # max and mean side by side
+
+
+@pytest.mark.parametrize("kind", ["pretrained", "longformer"])
+def test_checkpoint_encoders_ignore_padding_and_round_trip_a_keras_file(kind, tiny_bert, tmp_path):
+    from kerasclf.data.batching import trim
+    from kerasclf.data.load import encode_input
+
+    enc = {
+        "pretrained": f"{{type: pretrained, preset: {tiny_bert}, pooling: mean}}",
+        "longformer": f"{{type: longformer, init_from: {tiny_bert}, attention_window: 8, pooling: cls}}",
+    }[kind]
+    cfg = kerasclf.load_config(overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=32", "head.units=[4]"])
+    tok = checkpoints.tokenizer(cfg.inputs[0])
+    texts = ["A fine film, and a long one with many words in it.", "Short.", ("The plot.", "It was thin."), "Dull."]
+    model = build_network(cfg, {"review": tok.vocab_size}, 2)
+    x = trim(encode_input(cfg.inputs[0], tok, texts))  # to the longest text: room for more padding
+    assert x["review"].shape[1] < 32 - 9
+    run_model_test(model, x, tmp_path)
 
 
 def test_longformer_from_bert_trains_saves_and_reloads(tiny_bert, tmp_path):

@@ -1,6 +1,7 @@
 import numpy as np
 
 from kerasclf.config import TokenizerConfig
+from kerasclf.data.text import cut
 from kerasclf.data.tokenize import WordTokenizer
 
 TEXTS = ["A wonderful film.<br /><br />I LOVED it!", "A dull film; I hated it.", "wonderful wonderful acting"]
@@ -68,3 +69,28 @@ def test_nfkc_folds_compatibility_characters():
     a, b = folded.encode(texts)
     assert a.tolist() == b.tolist()
     assert plain.encode(texts)[0].tolist() != plain.encode(texts)[1].tolist()
+
+
+def test_cut_keeps_head_tail_or_both():
+    ids = list(range(10))
+    assert cut(ids, 4, "head") == [0, 1, 2, 3]
+    assert cut(ids, 4, "tail") == [6, 7, 8, 9]
+    assert cut(ids, 4, "head_tail", 1) == [0, 7, 8, 9]
+    assert cut(ids, 4, "head_tail", 4) == cut(ids, 4, "head_tail", 9) == [0, 1, 2, 3]
+    assert cut(ids, 4, "head_tail", 0) == [6, 7, 8, 9]
+    assert cut(ids, 12, "tail") is ids
+
+
+def test_truncation_attribute_and_lengths_before_truncation(tmp_path):
+    text = ["one two three four five six", "two three"]
+    for mode in ("head", "tail", "head_tail"):
+        tok = WordTokenizer.fit(text, TokenizerConfig(truncation=mode, head_tokens=1), max_length=3)
+        tok.save(tmp_path / f"{mode}.json")
+        again = WordTokenizer.load(tmp_path / f"{mode}.json", 1 if mode == "head_tail" else None)
+        assert tok.truncation == again.truncation == mode
+        assert tok.lengths(text).tolist() == [6, 2] and tok.encode(text).shape == (2, 3)
+
+
+def test_decode_skips_padding_and_names_unknown_ids():
+    tok = WordTokenizer.fit(TEXTS, TokenizerConfig(), max_length=8)
+    assert tok.decode([1, tok.tokenizer.token_to_id("film"), 0, 0, 10_000, -1]) == ["[UNK]", "film", "[UNK]", "[UNK]"]

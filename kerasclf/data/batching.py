@@ -10,15 +10,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from kerasclf import keys
+
 ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
-
-
-COMPANION = "__"  # "<input>__segments" is cut to the length of "<input>"; float arrays (features) are kept whole
 
 
 def token_counts(x: dict[str, np.ndarray]) -> np.ndarray:
     """Real (non-padding) tokens per row, summed over the inputs' token-id arrays (not segments or features)."""
-    ids = [a for k, a in x.items() if COMPANION not in k and np.issubdtype(a.dtype, np.integer)]
+    ids = [a for k, a in x.items() if not keys.is_companion(k) and np.issubdtype(a.dtype, np.integer)]
     return sum((a != 0).sum(axis=1) for a in ids) if ids else np.zeros(len(next(iter(x.values()))), dtype=int)
 
 
@@ -26,7 +25,7 @@ def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND."""
     out, lengths = {}, {}
     for name, ids in x.items():
-        if COMPANION in name or not np.issubdtype(ids.dtype, np.integer):
+        if keys.is_companion(name) or not np.issubdtype(ids.dtype, np.integer):
             continue
         nonzero = ids.any(axis=0)
         length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
@@ -34,8 +33,9 @@ def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out[name] = ids[:, : lengths[name]]
     for name, arr in x.items():
         if name not in out:
-            base = name.split(COMPANION)[0]
-            out[name] = arr[:, : lengths[base]] if COMPANION in name and base in lengths else arr
+            # "<input>__segments" is cut to the length of "<input>"; float arrays (features) are kept whole
+            base = keys.base(name)
+            out[name] = arr[:, : lengths[base]] if keys.is_companion(name) and base in lengths else arr
     return out
 
 

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasclf.config import Config, InputConfig, PretrainedConfig
+from kerasclf import checkpoints, keys
+from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches
 from kerasclf.data.sources import RawData, Split, load_raw
 from kerasclf.data.tokenize import WordTokenizer
 from kerasclf.data.wordpiece import WordPieceTokenizer
 from kerasclf.errors import UserError
 from kerasclf.texts import texts_per_input
-
-SEGMENTS = "__segments"  # a pretrained input's second array: segment ids (0 for the first text, 1 for the second)
 
 log = logging.getLogger("kerasclf")
 
@@ -59,21 +58,14 @@ class Data:
 
 def fit_tokenizer(inp: InputConfig, train: Split):
     """A word vocabulary learned from the train split, or a pretrained checkpoint's WordPiece."""
-    if uses_wordpiece(inp):
-        from kerasclf.models import pretrained
-
-        return pretrained.tokenizer(inp)
+    if inp.wordpiece:
+        return checkpoints.tokenizer(inp)
     return WordTokenizer.fit(train.columns[inp.column], inp.tokenizer, inp.max_length)
-
-
-def uses_wordpiece(inp: InputConfig) -> bool:
-    """Pretrained encoders, and encoders started from a checkpoint (init_from), read its WordPiece ids."""
-    return isinstance(inp.encoder, PretrainedConfig) or getattr(inp.encoder, "init_from", None) is not None
 
 
 def require_keras_hub(cfg: Config) -> None:
     """Pretrained checkpoints are read by keras-hub, an optional extra: say so in one line if it is missing."""
-    needs = [(i, inp) for i, inp in enumerate(cfg.inputs) if uses_wordpiece(inp)]
+    needs = [(i, inp) for i, inp in enumerate(cfg.inputs) if inp.wordpiece]
     if not needs:
         return
     from kerasclf import tf_guard
@@ -83,7 +75,7 @@ def require_keras_hub(cfg: Config) -> None:
             import keras_hub  # noqa: F401
     except ImportError:
         i, inp = needs[0]
-        key = "preset" if isinstance(inp.encoder, PretrainedConfig) else "init_from"
+        key = "preset" if inp.pretrained else "init_from"
         raise UserError(
             f"inputs.{i}.encoder.{key}: a pretrained checkpoint needs keras-hub, which is not "
             "installed; install the extra: pip install 'kerasclf[hub]'"
@@ -92,7 +84,7 @@ def require_keras_hub(cfg: Config) -> None:
 
 def load_tokenizer(inp: InputConfig, path):
     t = inp.tokenizer
-    if uses_wordpiece(inp):
+    if inp.wordpiece:
         return WordPieceTokenizer.load(path, inp.max_length, t.truncation, t.head_tokens)
     return WordTokenizer.load(path, t.head_tokens if t.truncation == "head_tail" else None)
 
@@ -109,11 +101,7 @@ def encode_input(inp: InputConfig, tokenizer, texts: list, progress: bool = Fals
     """The model-input arrays of one input: {name: ids} (and {name__segments: ...} for pretrained)."""
     if isinstance(tokenizer, WordPieceTokenizer):
         ids, segments = tokenizer.encode(texts, progress=progress)
-        return (
-            {inp.name: ids, inp.name + SEGMENTS: segments}
-            if isinstance(inp.encoder, PretrainedConfig)
-            else {inp.name: ids}
-        )
+        return {inp.name: ids, keys.segments(inp.name): segments} if inp.pretrained else {inp.name: ids}
     return {inp.name: tokenizer.encode(texts, progress=progress)}
 
 
@@ -128,14 +116,7 @@ def fit_tokenizers(cfg: Config, train: Split) -> dict:
     return {inp.name: fit_tokenizer(inp, train) for inp in cfg.inputs}
 
 
-def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, progress: bool = True) -> Data:
-    """Read the configured source and tokenize it; pass `tokenizers` to reuse a run's vocabulary."""
-    if any(uses_wordpiece(inp) for inp in cfg.inputs):
-        require_keras_hub(cfg)
-        from kerasclf.models import pretrained
-
-        pretrained.load_all(cfg)
-    raw = load_raw(cfg)
+def _log_splits(cfg: Config, raw: RawData) -> None:
     counts = np.bincount(raw.train.labels, minlength=len(raw.class_names))
     log.info(
         "data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s",
@@ -146,6 +127,32 @@ def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, p
         len(raw.class_names),
         ", ".join(f"{c} {n}" for c, n in zip(raw.class_names, counts)),
     )
+
+
+def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, progress: bool = True) -> Data:
+    """Read the configured source, split it, fit (or reuse) one tokenizer per input and tokenize.
+
+    Args:
+        cfg: the config (`load_config`).
+        tokenizers: {input name: tokenizer} to reuse (a run's own, to resume or evaluate it);
+            none fits them on the train split.
+        progress: progress bars while tokenizing large splits.
+
+    Returns:
+        `Data`: `train`, `validation`, `test` batches for `model.fit`, `raw` texts and labels,
+        `tokenizers`, `class_names`, `encode(texts)`.
+
+    Example:
+        >>> import kerasclf
+        >>> data = kerasclf.load_data(kerasclf.load_config(), progress=False)
+        >>> data.class_names, len(data.raw.test)
+        (['neg', 'pos'], 500)
+    """
+    if any(inp.wordpiece for inp in cfg.inputs):
+        require_keras_hub(cfg)
+        checkpoints.load_all(cfg)
+    raw = load_raw(cfg)
+    _log_splits(cfg, raw)
     start = time.perf_counter()
     if tokenizers is None:
         tokenizers = fit_tokenizers(cfg, raw.train)

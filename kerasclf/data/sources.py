@@ -157,7 +157,8 @@ def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
             f"data.source: tfds:{name} could not be loaded or downloaded (offline? {first}); "
             "prepare it once online or point data.source at local files"
         ) from None
-    label_feature = builder.info.features.get(cfg.data.label_column, None)
+    features = builder.info.features  # a tfds FeaturesDict: `in` and [] but no .get
+    label_feature = features[cfg.data.label_column] if cfg.data.label_column in features else None  # noqa: SIM401
     names = list(getattr(label_feature, "names", []) or [])
     out = {}
     available = list(builder.info.splits) or ["train", "validation", "test"]  # (tfds mock data lists none)

@@ -17,32 +17,38 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from kerasclf.config import TokenizerConfig
+from kerasclf.data.text import CHUNK, TextTokenizer, cut, encode_batch, html_normalizer, read_tokenizer
+
+__all__ = ["CHUNK", "PAD", "UNK", "WordTokenizer"]
 
 PAD, UNK = "[PAD]", "[UNK]"
-CHUNK = 2048  # texts per progress-bar step
 
 
-class WordTokenizer:
+class WordTokenizer(TextTokenizer):
+    unknown = UNK
+
     def __init__(self, tokenizer: Tokenizer, head_tokens: int | None = None):
         """`head_tokens`: cut long texts head-and-tail, keeping this many tokens from the start."""
         self.tokenizer = tokenizer
-        pad = tokenizer.padding
-        if not pad or not pad.get("length") or (head_tokens is None) != bool(tokenizer.truncation):
+        pad, trunc = tokenizer.padding, tokenizer.truncation
+        if not pad or not pad.get("length") or (head_tokens is None) != bool(trunc):
             raise ValueError(
                 "a WordTokenizer needs fixed-length padding, and truncation set unless head_tokens is given"
             )
         self.max_length = pad["length"]
         self.head_tokens = None if head_tokens is None else min(head_tokens, self.max_length)
+        # head and tail are cut by `tokenizers` itself (direction "left" keeps the last tokens)
+        self.truncation = "head_tail" if trunc is None else "tail" if trunc["direction"] == "left" else "head"
         self._uncut = None  # a copy without truncation or padding, made when lengths() is first asked
 
     @classmethod
     def fit(cls, texts: list[str], cfg: TokenizerConfig, max_length: int) -> WordTokenizer:
         norm = []
         if cfg.strip_html:
-            norm.append(normalizers.Replace(Regex(r"<[^>]*>"), " "))
+            norm.append(html_normalizer())
         if cfg.nfkc:
             norm.append(normalizers.NFKC())
         if cfg.lowercase:
@@ -59,52 +65,17 @@ class WordTokenizer:
         tok.enable_padding(direction="right", pad_id=0, pad_token=PAD, length=max_length)
         return cls(tok, cfg.head_tokens if cfg.truncation == "head_tail" else None)
 
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Token ids, int32 of shape (len(texts), max_length), padded with 0 on the right."""
         out = np.zeros((len(texts), self.max_length), dtype=np.int32)
-        bar = None
-        if progress and len(texts) > CHUNK:
-            from kerasclf.progress import bar as progress_bar
-
-            bar = progress_bar(len(texts))
-        # encode_batch_fast skips character offsets, which ids do not need
-        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        for start in range(0, len(texts), CHUNK):
-            chunk = encode(texts[start : start + CHUNK], add_special_tokens=False)
-            if self.head_tokens is None:
-                out[start : start + len(chunk)] = [e.ids for e in chunk]
-            else:
-                out[start : start + len(chunk)] = [self._head_tail(e.ids) for e in chunk]
-            if bar is not None:
-                bar.update(start + len(chunk))
+        for start, chunk in self._chunks(texts, progress):
+            rows = [e.ids for e in encode_batch(self.tokenizer, chunk)]  # padded, and cut unless head_tail
+            if self.head_tokens is not None:
+                rows = [cut(r, self.max_length, "head_tail", self.head_tokens) for r in rows]
+            out[start : start + len(rows)] = rows
         return out
-
-    def lengths(self, texts: list[str]) -> np.ndarray:
-        """Tokens in each text before truncation (to tell the user a text was cut to max_length)."""
-        if self._uncut is None:
-            self._uncut = Tokenizer.from_str(self.tokenizer.to_str())
-            self._uncut.no_truncation()
-            self._uncut.no_padding()
-        encode = getattr(self._uncut, "encode_batch_fast", self._uncut.encode_batch)
-        return np.asarray([len(e.ids) for e in encode(list(texts), add_special_tokens=False)], dtype=np.int64)
-
-    def _head_tail(self, ids: list[int]) -> list[int]:
-        if len(ids) <= self.max_length:
-            return ids
-        return ids[: self.head_tokens] + ids[len(ids) - (self.max_length - self.head_tokens) :]
-
-    def decode(self, ids) -> list[str]:
-        vocab = {i: t for t, i in self.tokenizer.get_vocab().items()}
-        return [vocab.get(int(i), UNK) for i in ids if int(i) != 0]
-
-    def save(self, path: str | Path) -> None:
-        self.tokenizer.save(str(path))
 
     @classmethod
     def load(cls, path: str | Path, head_tokens: int | None = None) -> WordTokenizer:
         """`head_tokens` as given to fit (the config's, when its truncation is head_tail)."""
-        return cls(Tokenizer.from_file(str(path)), head_tokens)
+        return cls(read_tokenizer(path), head_tokens)

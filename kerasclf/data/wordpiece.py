@@ -20,10 +20,14 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-CHUNK = 2048  # texts per progress-bar step
+from kerasclf.data.text import CHUNK, PAD_ID, TextTokenizer, cut, html_normalizer, read_tokenizer
+
+__all__ = ["CHUNK", "WordPieceTokenizer"]
 
 
-class WordPieceTokenizer:
+class WordPieceTokenizer(TextTokenizer):
+    specials = 2  # [CLS] text [SEP]
+
     def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: str = "head", head_tokens: int = 128):
         self.tokenizer = tokenizer
         self.max_length, self.truncation, self.head_tokens = max_length, truncation, head_tokens
@@ -32,8 +36,9 @@ class WordPieceTokenizer:
         if missing:
             raise ValueError(f"the vocabulary has no {', '.join(missing)}: not a BERT WordPiece vocabulary")
         self.cls_id, self.sep_id, self.pad_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[PAD]"]
-        if self.pad_id != 0:
+        if self.pad_id != PAD_ID:
             raise ValueError(f"[PAD] has id {self.pad_id}; kerasclf expects BERT's 0")
+        self._uncut = None  # the tokenizer itself: it neither truncates nor pads
 
     @classmethod
     def from_vocab(
@@ -50,7 +55,7 @@ class WordPieceTokenizer:
             for i, line in enumerate(f):
                 vocab.setdefault(line.rstrip("\n"), i)
         tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-        norm = [normalizers.Replace(Regex(r"<[^>]*>"), " ")] if strip_html else []
+        norm = [html_normalizer()] if strip_html else []
         # C1 control characters are dashes and quotes mis-decoded from Windows-1252 (IMDB has many
         # U+0097): a space, as keras-hub's tokenizer takes them, rather than deleted (words would join)
         norm.append(normalizers.Replace(Regex("[\u0080-\u009f]"), " "))
@@ -63,24 +68,6 @@ class WordPieceTokenizer:
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         return cls(tok, max_length, truncation, head_tokens)
 
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
-    def _pieces(self, texts: Sequence[str]) -> list[list[int]]:
-        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        return [e.ids for e in encode(list(texts), add_special_tokens=False)]
-
-    def _cut(self, ids: list[int], budget: int) -> list[int]:
-        if len(ids) <= budget:
-            return ids
-        if self.truncation == "tail":
-            return ids[len(ids) - budget :]
-        if self.truncation == "head_tail":
-            head = min(self.head_tokens, budget)
-            return ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
-        return ids[:budget]
-
     def encode(
         self, texts: Sequence[str] | Sequence[tuple[str, str]], progress: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -89,13 +76,7 @@ class WordPieceTokenizer:
         ids = np.zeros((n, length), dtype=np.int32)
         segments = np.zeros((n, length), dtype=np.int32)
         pairs = n > 0 and not isinstance(texts[0], str)
-        bar = None
-        if progress and n > CHUNK:
-            from kerasclf.progress import bar as progress_bar
-
-            bar = progress_bar(n)
-        for start in range(0, n, CHUNK):
-            chunk = texts[start : start + CHUNK]
+        for start, chunk in self._chunks(texts, progress):
             if pairs:
                 a_all = self._pieces([a for a, _ in chunk])
                 b_all = self._pieces([b for _, b in chunk])
@@ -106,10 +87,8 @@ class WordPieceTokenizer:
                     segments[i, len(a) + 2 : len(row)] = 1
             else:
                 for i, a in enumerate(self._pieces(chunk), start):
-                    row = [self.cls_id, *self._cut(a, length - 2), self.sep_id]
+                    row = [self.cls_id, *cut(a, length - 2, self.truncation, self.head_tokens), self.sep_id]
                     ids[i, : len(row)] = row
-            if bar is not None:
-                bar.update(start + len(chunk))
         return ids, segments
 
     def lengths(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> np.ndarray:
@@ -117,7 +96,7 @@ class WordPieceTokenizer:
         if len(texts) and not isinstance(texts[0], str):
             a, b = self._pieces([a for a, _ in texts]), self._pieces([b for _, b in texts])
             return np.asarray([len(x) + len(y) + 3 for x, y in zip(a, b)], dtype=np.int64)
-        return np.asarray([len(x) + 2 for x in self._pieces(texts)], dtype=np.int64)
+        return super().lengths(texts)
 
     @staticmethod
     def _round_robin(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:
@@ -127,12 +106,6 @@ class WordPieceTokenizer:
         na = min(len(a), max(budget - len(b), (budget + 1) // 2))
         return a[:na], b[: min(len(b), budget - na)]
 
-    def decode(self, ids) -> list[str]:
-        return [self.tokenizer.id_to_token(int(i)) for i in ids if int(i) != self.pad_id]
-
-    def save(self, path: str | Path) -> None:
-        self.tokenizer.save(str(path))
-
     @classmethod
     def load(cls, path: str | Path, max_length: int, truncation: str = "head", head_tokens: int = 128):
-        return cls(Tokenizer.from_file(str(path)), max_length, truncation, head_tokens)
+        return cls(read_tokenizer(path), max_length, truncation, head_tokens)

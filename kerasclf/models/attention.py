@@ -1,4 +1,4 @@
-"""Self-attention in three shapes, in keras.ops (torch, jax and tensorflow backends), with a torch fast path.
+"""Self-attention in three shapes, in keras.ops (torch, jax and tensorflow backends), with a fused fast path.
 
 All functions take q, k, v of shape (batch, heads, length, head_dim) and a key mask (batch, length)
 with 1.0 at real tokens, and return (batch, heads, length, head_dim).
@@ -12,10 +12,13 @@ with 1.0 at real tokens, and return (batch, heads, length, head_dim).
   every token, with their own projections. Computed in blocks of window // 2 against the block
   and its two neighbours, so scores take 3 * length * window / 2 numbers, never length x length.
 
-On the torch backend all three take a fast path behind `TORCH_FAST_PATH`: the same blocks go
-through torch's fused scaled_dot_product_attention (`_torch_sdpa`), which never materialises the
-scores for the backward pass; full attention with attention dropout uses a manual path with a
-cheaper mask. The portable keras.ops path is kept and tested against the same references.
+Each takes `fast` (default True; production code never sets it). The fast path goes through
+`keras.ops.dot_product_attention`, which on torch is the fused scaled_dot_product_attention kernel
+(it never materialises the scores for the backward pass); window and sliding blocks are folded into
+the batch axis for it, since it takes 4-d inputs only. Full attention with attention dropout, which
+that op does not offer, takes a torch path in kerasclf/backend_fast.py on the torch backend (`_attend`
+is the one place that calls it). `fast=False` is the portable keras.ops path that materialises the
+scores, as the textbook algorithm does: the reference the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import math
 
 import keras
 from keras import ops
+
+from kerasclf import backend_fast
 
 NEG = -1e9  # added to the scores of keys that may not be attended
 
@@ -42,80 +47,55 @@ def _tensors(*xs):
     return [None if x is None else ops.convert_to_tensor(x) for x in xs]
 
 
-TORCH_FAST_PATH = True  # tests turn it off to compare with the portable path
+def _attend(q, k, v, allowed, fast: bool, dropout: float = 0.0, seed=None):
+    """softmax(q k^T / sqrt(d), masked to `allowed`) v, with dropout on the probabilities when
+    `dropout` > 0 (`seed`: a SeedGenerator). q (..., Lq, d), k and v (..., Lk, d) over 4 or 5 axes;
+    `allowed`: booleans broadcastable to (..., Lq, Lk). Rows without any allowed key (padding) give
+    finite values that callers never use."""
+    if fast and not dropout and keras.backend.backend() != "tensorflow":
+        # not on TensorFlow: its CPU build (oneDNN) has no boolean kernels without AVX-512 and warns on
+        # every call with a mask; there the portable path runs, as it did before this op was used
+        return _dot_product_attention(q, k, v, allowed)
+    if fast and keras.backend.backend() == "torch":
+        # keras.ops.dot_product_attention has no dropout; see backend_fast for why not torch's own
+        return backend_fast.torch_dropout_attention(q, k, v, allowed, dropout)
+    return _portable_attend(q, k, v, allowed, dropout, seed)
 
 
-def full_attention(q, k, v, key_mask, dropout: float = 0.0, seed=None):
-    """`dropout` > 0 drops attention probabilities (pass 0 outside training); `seed`: a SeedGenerator."""
-    q, k, v, key_mask = _tensors(q, k, v, key_mask)
-    if TORCH_FAST_PATH and keras.backend.backend() == "torch":
-        return _torch_full_attention(q, k, v, key_mask, dropout)
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = ops.einsum("bhqd,bhkd->bhqk", q, k) * scale
-    scores = scores + (1.0 - key_mask[:, None, None, :]) * NEG
+def _dot_product_attention(q, k, v, allowed):
+    """`keras.ops.dot_product_attention` in this module's layout: it takes (batch, length, heads,
+    dim), so the head axis is swapped in and out (views on torch: no copy), and 4-d inputs only, so
+    5-d blocks (B, H, n, s, d) are folded to (B * n, H, s, d), the mask's head axis kept at 1.
+    Its boolean mask becomes a finite large negative bias: rows without any allowed key give no NaN."""
+    if len(q.shape) == 5:
+        batch, n = ops.shape(q)[0], q.shape[2]
+        allowed = ops.broadcast_to(allowed, (batch, allowed.shape[1], n, *allowed.shape[3:]))
+        out = _dot_product_attention(*(_fold(x) for x in (q, k, v, allowed)))  # (B * n, H, s, d)
+        return ops.swapaxes(ops.reshape(out, (-1, n, *out.shape[1:])), 1, 2)
+    q, k, v = (ops.swapaxes(x, 1, 2) for x in (q, k, v))
+    return ops.swapaxes(ops.dot_product_attention(q, k, v, mask=allowed), 1, 2)
+
+
+def _fold(x):
+    """(B, H, n, s, d) -> (B * n, H, s, d)."""
+    return ops.reshape(ops.swapaxes(x, 1, 2), (-1, x.shape[1], *x.shape[3:]))
+
+
+def _portable_attend(q, k, v, allowed, dropout: float = 0.0, seed=None):
+    """`_attend` in keras.ops einsums: the scores are materialised."""
+    lead = "zyx"[: len(q.shape) - 2]
+    scores = ops.einsum(f"{lead}qd,{lead}kd->{lead}qk", q, k) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = scores + ops.cast(ops.where(allowed, 0.0, NEG), scores.dtype)
     weights = ops.softmax(scores, axis=-1)
     if dropout:
         weights = keras.random.dropout(weights, dropout, seed=seed)
-    return ops.einsum("bhqk,bhkd->bhqd", weights, v)
+    return ops.einsum(f"{lead}qk,{lead}kd->{lead}qd", weights, v)
 
 
-def _torch_full_attention(q, k, v, key_mask, dropout: float):
-    """The same as the portable path, in torch: the fused kernel without dropout (about 6x faster
-    forward and backward on CPU at 256 tokens), and with dropout a manual path whose keep mask
-    comes from random integer bits (torch's dropout draws through bernoulli, slow on CPU)."""
-    import torch
-
-    allowed = key_mask[:, None, None, :] > 0.5
-    if not dropout:
-        return _torch_sdpa(q, k, v, allowed)
-    allowed = allowed | ~allowed.any(
-        dim=-1, keepdim=True
-    )  # no real key at all (an empty text): no NaN; the row is never used
-    b, h, length, d = q.shape
-    # the mask goes in as the bias of one batched matmul, the scale on q: no extra pass over the scores
-    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, NEG)
-    bias = bias.expand(b, h, 1, length).reshape(b * h, 1, length)
-    scores = torch.baddbmm(
-        bias, (q * (1.0 / math.sqrt(d))).reshape(b * h, length, d), k.reshape(b * h, length, d).transpose(1, 2)
-    )
-    weights = torch.softmax(scores, dim=-1).masked_fill(~_keep_mask(scores.shape, dropout, q.device), 0.0)
-    out = torch.bmm(weights, v.reshape(b * h, length, d)) * (1.0 / (1.0 - dropout))  # rescale the smaller tensor
-    return out.reshape(b, h, length, d)
-
-
-def _torch_sdpa(q, k, v, allowed):
-    """torch's fused attention over any leading axes: q (..., Lq, d), k and v (..., Lk, d), `allowed`
-    booleans broadcastable to (..., Lq, Lk). CPU's fused kernel takes 4-d tensors: 5-d blocks
-    (B, H, n, s, d) are moved to (B * n, H, s, d), with the mask's head axis kept at 1.
-    Rows without any allowed key (padding) attend to all keys instead of giving NaN; callers never use them."""
-    import torch
-
-    allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
-    if q.dim() == 4:
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-    b, h, n = q.shape[:3]
-
-    def fold(x):  # (B, H, n, s, d) -> (B * n, H, s, d)
-        x = x.expand(b, x.shape[1], n, *x.shape[3:])
-        return x.transpose(1, 2).reshape(b * n, x.shape[1], *x.shape[3:])
-
-    out = torch.nn.functional.scaled_dot_product_attention(fold(q), fold(k), fold(v), attn_mask=fold(allowed))
-    return out.reshape(b, n, h, *out.shape[2:]).transpose(1, 2)
-
-
-def _fast() -> bool:
-    return TORCH_FAST_PATH and keras.backend.backend() == "torch"
-
-
-def _keep_mask(shape, rate: float, device):
-    """A boolean mask keeping each element with probability 1 - rate (to 1/32768), from the global
-    torch generator (so keras.utils.set_random_seed makes it repeatable)."""
-    import torch
-
-    numel = math.prod(shape)
-    words = torch.empty((numel + 1) // 2, dtype=torch.int32, device=device).random_()  # 31 random bits each
-    halves = words.view(torch.int16)[:numel].view(shape)  # each half has at least 15 random low bits
-    return (halves & 0x7FFF) >= round(rate * 32768)
+def full_attention(q, k, v, key_mask, dropout: float = 0.0, seed=None, fast: bool = True):
+    """`dropout` > 0 drops attention probabilities (pass 0 outside training); `seed`: a SeedGenerator."""
+    q, k, v, key_mask = _tensors(q, k, v, key_mask)
+    return _attend(q, k, v, key_mask[:, None, None, :] > 0.5, fast, dropout, seed)
 
 
 def _blocks(x, size: int):
@@ -135,13 +115,12 @@ def _neighbours(blocks, parts: int):
     return ops.concatenate([padded[:, :, i : i + n] for i in range(parts)], axis=3)
 
 
-def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
+def window_attention(q, k, v, key_mask, window: int, overlap: bool = False, fast: bool = True):
     q, k, v, key_mask = _tensors(q, k, v, key_mask)
     length = q.shape[2]
     size = window // 2 if overlap else window
     q, k, v = (_pad_length(t, window, 2, length) for t in (q, k, v))
     m = _pad_length(key_mask, window, 1, length)[:, None, :, None]  # (B, 1, Lp, 1): a "head_dim" of 1
-    scale = 1.0 / math.sqrt(q.shape[-1])
     qw = _blocks(q, window)
     if overlap:
         # half-windows: window i is half-blocks 2i and 2i+1 and also sees 2i-1 and 2i+2
@@ -157,16 +136,11 @@ def window_attention(q, k, v, key_mask, window: int, overlap: bool = False):
         kw, vw, mw = widen(kh), widen(vh), widen(mh)
     else:
         kw, vw, mw = _blocks(k, window), _blocks(v, window), _blocks(m, window)
-    if _fast():
-        out = _torch_sdpa(qw, kw, vw, ops.swapaxes(mw, -1, -2) > 0.5)
-    else:
-        scores = ops.einsum("bhnqd,bhnkd->bhnqk", qw, kw) * scale
-        scores = scores + (1.0 - ops.swapaxes(mw, -1, -2)) * NEG  # mw: (B, 1, n, keys, 1) -> (B, 1, n, 1, keys)
-        out = ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vw)
+    out = _attend(qw, kw, vw, ops.swapaxes(mw, -1, -2) > 0.5, fast)  # mw: (B, 1, n, keys, 1) -> (B, 1, n, 1, keys)
     return ops.reshape(out, (-1, out.shape[1], out.shape[2] * window, out.shape[-1]))[:, :, :length]
 
 
-def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None, kg=None, vg=None):
+def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None, kg=None, vg=None, fast: bool = True):
     """Longformer-style attention. `global_positions` is a list of token positions (ints);
     qg, kg, vg are the global projections of the same tokens (default: q, k, v)."""
     q, k, v, key_mask, qg, kg, vg = _tensors(q, k, v, key_mask, qg, kg, vg)
@@ -193,8 +167,8 @@ def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None,
     band = ops.cast(ops.abs(c - half - r) <= half, q.dtype)  # (half, 3*half)
     allowed = ops.swapaxes(mb, -1, -2) * band  # (B, 1, n, half, 3*half)
     qb = _blocks(qp, half)
-    if _fast():
-        out = _torch_sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob)
+    if fast:
+        out = _attend(qb, *_with_global_keys(kb, vb, allowed > 0.5, kp, vp, mp, glob), fast=True)
     else:
         out = _sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob, scale)
     out = ops.reshape(out, (-1, out.shape[1], padded_length, out.shape[-1]))[:, :, :length]
@@ -204,11 +178,7 @@ def sliding_attention(q, k, v, key_mask, window: int, global_positions, qg=None,
     qg, kg, vg = (q if qg is None else qg), (k if kg is None else kg), (v if vg is None else vg)
     idx = ops.array(glob)
     q_glob = ops.take(qg, idx, axis=2)  # (B, H, G, d)
-    if _fast():
-        g_out = _torch_sdpa(q_glob, kg, vg, key_mask[:, None, None, :] > 0.5)
-    else:
-        g_rows = ops.einsum("bhgd,bhkd->bhgk", q_glob, kg) * scale + (1.0 - key_mask[:, None, None, :]) * NEG
-        g_out = ops.einsum("bhgk,bhkd->bhgd", ops.softmax(g_rows, axis=-1), vg)
+    g_out = _attend(q_glob, kg, vg, key_mask[:, None, None, :] > 0.5, fast)
     onehot = ops.one_hot(idx, length, dtype=out.dtype)  # (G, L): linear in length
     keep = 1.0 - ops.sum(onehot, axis=0)
     return out * keep[None, None, :, None] + ops.einsum("bhgd,gl->bhld", g_out, onehot)
@@ -230,17 +200,16 @@ def _sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob, scale):
     return ops.einsum("bhnqk,bhnkd->bhnqd", ops.softmax(scores, axis=-1), vb)
 
 
-def _torch_sliding_blocks(qb, kb, vb, allowed, kp, vp, mp, glob):
-    """The same in one fused call: the global keys are appended to every block's band of keys."""
-    import torch
-
-    allowed = allowed > 0.5  # (B, 1, n, half, 3 * half)
-    if glob:
-        b, h, n, half = qb.shape[:4]
-        idx = torch.as_tensor(glob, device=kp.device)
-        k_glob, v_glob = kp[:, :, idx], vp[:, :, idx]  # (B, H, G, d)
-        kb = torch.cat([kb, k_glob[:, :, None].expand(b, h, n, len(glob), kp.shape[-1])], dim=3)
-        vb = torch.cat([vb, v_glob[:, :, None].expand(b, h, n, len(glob), vp.shape[-1])], dim=3)
-        m_glob = (mp[:, idx] > 0.5)[:, None, None, None, :].expand(b, 1, n, half, len(glob))
-        allowed = torch.cat([allowed, m_glob], dim=-1)
-    return _torch_sdpa(qb, kb, vb, allowed)
+def _with_global_keys(kb, vb, allowed, kp, vp, mp, glob):
+    """The band keys and values of each block (B, H, n, 3 * half, d) with the global keys appended
+    to every block, and the mask to match, for one fused call (fast path)."""
+    if not glob:
+        return kb, vb, allowed
+    b, h, n, half = ops.shape(kb)[0], kb.shape[1], kb.shape[2], allowed.shape[3]
+    idx = ops.array(glob)
+    k_glob, v_glob = ops.take(kp, idx, axis=2), ops.take(vp, idx, axis=2)  # (B, H, G, d)
+    kb = ops.concatenate([kb, ops.broadcast_to(k_glob[:, :, None], (b, h, n, len(glob), kp.shape[-1]))], axis=3)
+    vb = ops.concatenate([vb, ops.broadcast_to(v_glob[:, :, None], (b, h, n, len(glob), vp.shape[-1]))], axis=3)
+    m_glob = ops.take(mp, idx, axis=1)[:, None, None, None, :] > 0.5  # (B, 1, 1, 1, G)
+    allowed = ops.concatenate([allowed, ops.broadcast_to(m_glob, (b, 1, n, half, len(glob)))], axis=-1)
+    return kb, vb, allowed

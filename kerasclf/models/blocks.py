@@ -156,7 +156,7 @@ class TransformerBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEncoding(keras.layers.Layer):
     """Adds positions to token vectors: learned (a table of max_length rows) or sinusoidal
     (Vaswani et al. 2017, no weights). Works for any length up to max_length."""
 

@@ -8,31 +8,26 @@ train.py trains `core` alone on cached backbone outputs when every backbone is f
 
 from __future__ import annotations
 
+import sys
+
 import keras
 
+from kerasclf import checkpoints, keys
 from kerasclf.config import Config
 from kerasclf.models import registry
 from kerasclf.models.compile import compile_model
 from kerasclf.models.head import head
 from kerasclf.models.mixup import Classifier, EmbeddingMixup
 
-FEATURES = "__features"  # core's input for a pretrained input: the backbone's feature vector
-
-
-def _pretrained():
-    from kerasclf.models import pretrained  # imports keras-hub: only for configs that use it
-
-    return pretrained
-
 
 def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) -> keras.Model:
     mixup = cfg.train.mixup_alpha > 0
-    branches = [inp for inp in cfg.inputs if inp.encoder.type == "pretrained"]
+    branches = [inp for inp in cfg.inputs if inp.pretrained]
     core_inputs, features = {}, []
     for inp in cfg.inputs:
-        if inp in branches:
-            vec = keras.Input(shape=(_pretrained().feature_dim(inp),), name=inp.name + FEATURES)
-            core_inputs[inp.name + FEATURES] = vec
+        if inp.pretrained:
+            vec = keras.Input(shape=(checkpoints.feature_dim(inp),), name=keys.features(inp.name))
+            core_inputs[keys.features(inp.name)] = vec
             features.append(vec)
             continue
         ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
@@ -47,34 +42,54 @@ def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) ->
     if not branches:
         return Classifier(core_inputs, logits, **options)
     # the core first, then the backbones: the head starts from the same random weights either way
+    from kerasclf.models import pretrained  # imports keras-hub: only for configs that use it
+
     core = keras.Model(core_inputs, logits, name="core")
     inputs, core_args = {}, {}
     for inp in cfg.inputs:
         ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
         inputs[inp.name] = ids
-        if inp in branches:
-            segments = keras.Input(shape=(None,), dtype="int32", name=inp.name + _pretrained().SEGMENTS)
-            inputs[inp.name + _pretrained().SEGMENTS] = segments
-            core_args[inp.name + FEATURES] = _pretrained().branch(inp, mixup)(
-                {inp.name: ids, inp.name + _pretrained().SEGMENTS: segments}
-            )
+        if inp.pretrained:
+            segments = keras.Input(shape=(None,), dtype="int32", name=keys.segments(inp.name))
+            inputs[keys.segments(inp.name)] = segments
+            backbone = pretrained.branch(inp, mixup)
+            core_args[keys.features(inp.name)] = backbone({inp.name: ids, keys.segments(inp.name): segments})
         else:
             core_args[inp.name] = ids
     return Classifier(inputs, core(core_args), **options)
 
 
 def build_model(cfg: Config, data) -> keras.Model:
-    """A compiled keras.Model for `cfg` that trains on `data.train` (from `load_data`)."""
+    """A compiled keras.Model for `cfg`: one encoder per input, fused before one head, AdamW.
+
+    Args:
+        cfg: the config (`load_config`); `train` gives the seed, optimizer, schedule and mixup.
+        data: the `Data` from `load_data` (vocabulary sizes, classes, steps per epoch).
+
+    Example:
+        >>> import kerasclf
+        >>> cfg = kerasclf.load_config(overrides=["inputs.0.max_length=64"])
+        >>> data = kerasclf.load_data(cfg, progress=False)
+        >>> model = kerasclf.build_model(cfg, data)
+        >>> model.output_shape
+        (None, 2)
+    """
     keras.utils.set_random_seed(cfg.train.seed)
     vocab_sizes = {name: tok.vocab_size for name, tok in data.tokenizers.items()}
     set_precision(cfg)
     model = build_network(cfg, vocab_sizes, data.num_classes)
-    rates = (
-        _pretrained().backbone_learning_rates(model, cfg)
-        if any(i.encoder.type == "pretrained" for i in cfg.inputs)
-        else []
-    )
+    rates = backbone_learning_rates(model, cfg)
     return compile_model(model, cfg.train, data.num_classes, len(data.train), rates)
+
+
+def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list, float]]:
+    """(variables, multiplier of train.learning_rate) for each fine-tuned backbone with its own rate."""
+    out = []
+    for inp in cfg.inputs:
+        if inp.pretrained and not inp.encoder.freeze and inp.encoder.learning_rate is not None:
+            b = model.get_layer(f"{inp.name}_backbone")
+            out.append((b.trainable_variables, inp.encoder.learning_rate / cfg.train.learning_rate))
+    return out
 
 
 def set_precision(cfg: Config) -> str:
@@ -82,7 +97,19 @@ def set_precision(cfg: Config) -> str:
     pretrained backbone is fine-tuned, float32 otherwise)."""
     policy = cfg.train.precision
     if policy == "auto":
-        finetuned = any(i.encoder.type == "pretrained" and not i.encoder.freeze for i in cfg.inputs)
-        policy = "mixed_bfloat16" if finetuned and _pretrained().on_gpu() else "float32"
+        finetuned = any(i.pretrained and not i.encoder.freeze for i in cfg.inputs)
+        policy = "mixed_bfloat16" if finetuned and on_gpu() else "float32"
     keras.config.set_dtype_policy(policy)
     return policy
+
+
+def on_gpu() -> bool:
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    return bool(sys.modules.get("tensorflow")) and bool(sys.modules["tensorflow"].config.list_physical_devices("GPU"))

@@ -20,22 +20,25 @@ from __future__ import annotations
 import keras
 
 from kerasclf.config import InputConfig
+from kerasclf.models.embedding import FrontEnd, front_end
 from kerasclf.models.embedding import embed as embed_dense
-from kerasclf.models.layers import ApplyMask, BiasActivation, MaskedPool, OneHotConv, PaddingMask, SliceChannels
+from kerasclf.models.layers import ApplyMask, BiasActivation, MaskedPool, OneHotConv, SliceChannels
 
 __all__ = ["embed", "encode"]
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
-    cfg, name = inp.encoder, inp.name
+    cfg = inp.encoder
     if not cfg.one_hot:
         return embed_dense(ids, inp, vocab_size)
-    mask = PaddingMask(name=f"{name}_mask")(ids)
     # not zeroed at padding: there the sums still hold the last words' rows, as a Conv1D over one-hot
     # vectors gives, so that mixup of these sums is mixup of one-hot inputs; `encode` masks after ReLU
-    return OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=f"{name}_embedding")(
-        ids
-    ), mask
+    spec = FrontEnd(
+        len(cfg.kernel_sizes) * cfg.filters,
+        lookup=lambda name: OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=name),
+        zero_padding=False,
+    )
+    return front_end(ids, inp.name, vocab_size, spec)[:2]
 
 
 def encode(x, mask, inp: InputConfig):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
+from kerasclf import backend_fast
 from kerasclf.config import TrainConfig
 
 
@@ -46,115 +45,30 @@ class MacroF1(keras.metrics.F1Score):
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
-class MultiRateAdamW(keras.optimizers.AdamW):
+class MultiRateAdamW(backend_fast.FusedAdamW, keras.optimizers.AdamW):
     """Keras' AdamW, where some variables (a pretrained backbone) may step at a multiple of the
     learning rate (`set_rate(variables, multiplier)`; weight decay scales the same way).
 
-    On the torch backend the whole update (decoupled weight decay, moments, step) runs in torch's
-    fused AdamW kernel, one pass over each tensor instead of Keras' ten or so elementwise passes:
-    it decides the step time of models with large embedding tables. Keras adds epsilon to the
-    uncorrected sqrt(v) and torch to the bias-corrected one, so epsilon is rescaled each step to
-    give Keras' update. Other backends take Keras' own update.
+    On the torch backend the whole update runs in torch's fused AdamW kernel, one pass over each
+    tensor instead of Keras' ten or so elementwise passes (backend_fast.FusedAdamW, which holds the
+    overrides of Keras' private optimizer steps); the update is Keras' AdamW's. Other backends take
+    Keras' own update, through `update_step` below.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._multipliers: dict[int, float] = {}
-        self._fused_steps = {}
-        self._fused_ok = None
 
     def set_rate(self, variables, multiplier: float) -> None:
         for v in variables:
             self._multipliers[id(v)] = float(multiplier)
 
-    def _multiplier(self, variable) -> float:
+    def rate_multiplier(self, variable) -> float:
         return self._multipliers.get(id(variable), 1.0)
 
-    def _fused(self) -> bool:
-        """Whether this optimizer steps through torch's fused kernel (decided once: it is asked three
-        times a step, by clipping, weight decay and the update)."""
-        if self._fused_ok is None:
-            self._fused_ok = keras.backend.backend() == "torch" and not self.amsgrad and _torch_fused_adamw()
-        return self._fused_ok
-
-    def _clip_gradients(self, grads):
-        """Per-variable clipping as Keras does it (g * clipnorm / max(|g|, clipnorm)), in two passes
-        over each gradient (a norm, an in-place scale) on torch instead of Keras' five. The gradients
-        passed in are scaled in place (Keras' trainer zeroes them before the next step anyway)."""
-        if not (self.clipnorm and self._fused()):
-            return super()._clip_gradients(grads)
-        import torch
-
-        with torch.no_grad():
-            for g in grads:
-                if g is not None:
-                    g.mul_(self.clipnorm / torch.clamp(torch.linalg.vector_norm(g), min=self.clipnorm))
-        return grads
-
     def update_step(self, gradient, variable, learning_rate):
-        m = self._multiplier(variable)
+        m = self.rate_multiplier(variable)
         super().update_step(gradient, variable, learning_rate * m if m != 1.0 else learning_rate)
-
-    def _apply_weight_decay(self, variables):
-        if self.weight_decay is None or self._fused():  # the fused step decays
-            return
-        lr = self._get_current_learning_rate()
-        for v in variables:
-            if self._use_weight_decay(v):
-                rate = ops.cast(lr * self._multiplier(v) * self.weight_decay, v.dtype)
-                v.assign(v - v * rate)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if not self._fused():
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        import torch
-
-        with torch.no_grad():
-            lr = float(self._get_current_learning_rate())
-            step = float(self.iterations) + 1.0
-            # Keras divides by sqrt(v) + eps, torch by sqrt(v / (1 - beta2^t)) + eps': the same step when
-            # eps' = eps / sqrt(1 - beta2^t)
-            eps = float(self.epsilon) / math.sqrt(1.0 - float(self.beta_2) ** step)
-            groups: dict[tuple, list] = {}
-            for g, v in zip(grads, trainable_variables):
-                i = self._get_variable_index(v)
-                decay = self.weight_decay if self.weight_decay and self._use_weight_decay(v) else 0.0
-                key = (self._multiplier(v), decay, v.value.device, v.value.dtype)
-                groups.setdefault(key, []).append(
-                    (v.value, g.contiguous(), self._momentums[i].value, self._velocities[i].value)
-                )
-            for (multiplier, decay, device, _dtype), items in groups.items():
-                steps = self._fused_steps.get(device)
-                if steps is None:
-                    steps = self._fused_steps[device] = torch.zeros((), dtype=torch.float32, device=device)
-                steps.fill_(step)
-                params, grads_, m, v = (list(t) for t in zip(*items))
-                torch._fused_adamw_(
-                    params,
-                    grads_,
-                    m,
-                    v,
-                    [],
-                    [steps] * len(params),
-                    amsgrad=False,
-                    lr=lr * multiplier,
-                    beta1=float(self.beta_1),
-                    beta2=float(self.beta_2),
-                    weight_decay=float(decay),
-                    eps=eps,
-                    maximize=False,
-                    grad_scale=None,
-                    found_inf=None,
-                )
-
-
-def _torch_fused_adamw() -> bool:
-    import torch
-
-    # Keras' torch backend trains on CUDA when present, else on MPS when present, else on the CPU;
-    # torch's fused AdamW has CPU and CUDA kernels
-    on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
-    return hasattr(torch, "_fused_adamw_") and not on_mps
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int):

@@ -285,12 +285,6 @@ class NgramEmbedding(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasclf")
-class BigramEmbedding(NgramEmbedding):
-    """The name NgramEmbedding had (with order 2 only) in run folders written before 2026-11-22's
-    fourth session, so that their model.keras still loads."""
-
-
 def _largest_prime_at_most(n: int) -> int:
     for p in range(max(int(n), 2), 1, -1):
         if all(p % d for d in range(2, int(p**0.5) + 1)):

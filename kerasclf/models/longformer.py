@@ -15,13 +15,13 @@ query/key/value projections copied from the local ones; [CLS] (position 0) as th
 
 from __future__ import annotations
 
-import keras
-import numpy as np
+from dataclasses import replace
 
+from kerasclf.checkpoints import config_key, load_checkpoint
 from kerasclf.config import InputConfig
 from kerasclf.models import transformer
-from kerasclf.models.blocks import PositionEmbedding, TransformerBlock
-from kerasclf.models.layers import ApplyMask, PaddingMask
+from kerasclf.models.blocks import TransformerBlock
+from kerasclf.models.embedding import front_end
 
 __all__ = ["embed", "encode"]
 
@@ -31,48 +31,41 @@ def _options(cfg) -> dict:
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
-    if inp.encoder.init_from is None:
-        return transformer.embed(ids, inp, vocab_size)
-    hub, name, cfg = _hub(inp), inp.name, inp.encoder
-    mask = PaddingMask(name=f"{name}_mask")(ids)
-    tokens = keras.layers.Embedding(hub.vocabulary_size, hub.hidden_dim, name=f"{name}_embedding")
-    positions = PositionEmbedding(inp.max_length, "learned", name=f"{name}_positions")
-    norm = keras.layers.LayerNormalization(epsilon=1e-12, name=f"{name}_embedding_norm")
-    x = norm(positions(tokens(ids)))
-    if cfg.embedding_dropout:
-        x = keras.layers.Dropout(cfg.embedding_dropout, name=f"{name}_embedding_dropout")(x)
-    tokens.set_weights(hub.get_layer("token_embedding").get_weights())
-    table = keras.ops.convert_to_numpy(hub.get_layer("position_embedding").position_embeddings)
-    repeated = np.tile(table, (-(-inp.max_length // len(table)), 1))[: inp.max_length]
-    segment0 = keras.ops.convert_to_numpy(hub.get_layer("segment_embedding").embeddings)[0]
-    positions.set_weights([repeated + segment0])  # one text: every token has segment 0
-    norm.set_weights(hub.get_layer("embeddings_layer_norm").get_weights())
-    return ApplyMask(name=f"{name}_embedding_masked")(x, mask), mask
+    spec = transformer.front_end_spec(inp)
+    if inp.checkpoint is None:
+        return front_end(ids, inp.name, vocab_size, spec)[:2]
+    from kerasclf.models.pretrained import copy_bert  # keras-hub: only when starting from a checkpoint
+
+    hub = _hub(inp)  # its sizes, learned positions (as many as max_length) and BERT's embedding norm
+    spec = replace(spec, dim=hub.hidden_dim, positions="learned", norm_epsilon=1e-12, word_dropout=0.0, ngram_buckets=0)
+    x, mask, layers = front_end(ids, inp.name, hub.vocabulary_size, spec)
+    copy_bert(hub, **layers)  # tokens, positions (repeated, with segment 0 added) and the norm
+    return x, mask
 
 
 def encode(x, mask, inp: InputConfig):
     cfg = inp.encoder
-    if cfg.init_from is None:
+    if inp.checkpoint is None:
         return transformer.encode_with(x, mask, inp, _options(cfg))
-    from kerasclf.models.pretrained import copy_bert_layer  # keras-hub: only when starting from a checkpoint
+    from kerasclf.models.pretrained import copy_bert
 
-    hub, name = _hub(inp), inp.name
+    hub, name, blocks = _hub(inp), inp.name, []
     for i in range(hub.num_layers):
-        block = TransformerBlock(
-            hub.num_heads,
-            hub.intermediate_dim,
-            cfg.dropout,
-            "post",
-            norm_epsilon=1e-12,
-            name=f"{name}_block{i}",
-            **_options(cfg),
+        blocks.append(
+            TransformerBlock(
+                hub.num_heads,
+                hub.intermediate_dim,
+                cfg.dropout,
+                "post",
+                norm_epsilon=1e-12,
+                name=f"{name}_block{i}",
+                **_options(cfg),
+            )
         )
-        x = block(x, mask)
-        copy_bert_layer(block, hub.get_layer(f"transformer_layer_{i}"), hub.hidden_dim)
+        x = blocks[-1](x, mask)
+    copy_bert(hub, blocks=blocks)
     return transformer.pool(x, mask, inp)  # cls: the checkpoint's own [CLS], at position 0
 
 
 def _hub(inp: InputConfig):
-    from kerasclf.models.pretrained import load_checkpoint
-
-    return load_checkpoint(inp.encoder.init_from, f"encoder.init_from of input {inp.name!r}").backbone
+    return load_checkpoint(inp.checkpoint, config_key(inp)).backbone

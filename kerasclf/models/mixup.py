@@ -8,8 +8,6 @@ Evaluation and prediction never mix.
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 from keras import ops
 
@@ -20,7 +18,6 @@ class MixState:
     def __init__(self):
         self.lam = None
         self.perm = None
-        self.forced = False
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -59,7 +56,6 @@ class Classifier(keras.Model):
         self.mixup_alpha = float(mixup_alpha)
         self._mix = MixState()
         self._mix_seed = keras.random.SeedGenerator(seed) if self.mixup_alpha > 0 else None
-        self.last_mixup = None
         for layer in self._flatten_layers(include_self=False, recursive=True):  # sub-models' too
             if isinstance(layer, EmbeddingMixup):
                 layer.state = self._mix
@@ -73,12 +69,12 @@ class Classifier(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
-        if training and self.mixup_alpha > 0 and not self._mix.forced:
+        if training and self.mixup_alpha > 0:
             batch = ops.shape(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0])[0]
             a = self.mixup_alpha
             self._mix.lam = keras.random.beta((), a, a, seed=self._mix_seed)
             self._mix.perm = keras.random.shuffle(ops.arange(batch), seed=self._mix_seed)
-        elif not self._mix.forced:
+        else:
             self._mix.lam = self._mix.perm = None
         return super().call(inputs, training=training, mask=mask)
 
@@ -86,20 +82,8 @@ class Classifier(keras.Model):
         lam, perm = self._mix.lam, self._mix.perm
         if not training or lam is None:
             return super().compute_loss(x, y, y_pred, sample_weight, training)
-        if not self._mix.forced:
-            self._mix.lam = self._mix.perm = None
-        self.last_mixup = (lam, perm)
+        self._mix.lam = self._mix.perm = None
         mixed_with = ops.take(y, perm, axis=0)
         return lam * super().compute_loss(x, y, y_pred, sample_weight, training) + (1.0 - lam) * super().compute_loss(
             x, mixed_with, y_pred, sample_weight, training
         )
-
-    @contextlib.contextmanager
-    def mixing(self, lam, perm):
-        """Run the model with a given λ and permutation (for checks and notebooks): inside the
-        block every call mixes with them, in training and inference alike."""
-        self._mix.lam, self._mix.perm, self._mix.forced = lam, perm, True
-        try:
-            yield self
-        finally:
-            self._mix.lam, self._mix.perm, self._mix.forced = None, None, False

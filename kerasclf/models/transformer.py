@@ -12,25 +12,27 @@ from __future__ import annotations
 import keras
 
 from kerasclf.config import InputConfig
-from kerasclf.models.blocks import PositionEmbedding, PrependCLS, TakeFirst, TransformerBlock
-from kerasclf.models.layers import ApplyMask, MaskedPool, NgramEmbedding, PaddingMask, WordDropout
+from kerasclf.models.blocks import PrependCLS, TakeFirst, TransformerBlock
+from kerasclf.models.embedding import FrontEnd, front_end
+from kerasclf.models.layers import MaskedPool
+
+
+def front_end_spec(inp: InputConfig) -> FrontEnd:
+    """The transformers' front end: word dropout, n-grams, positions and dropout as configured."""
+    cfg = inp.encoder
+    return FrontEnd(
+        cfg.embedding_dim,
+        cfg.embedding_dropout,
+        word_dropout=cfg.word_dropout,
+        ngram_buckets=cfg.ngram_buckets,
+        ngram_order=cfg.ngram_order,
+        positions=cfg.positions,
+        max_length=inp.max_length,
+    )
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
-    cfg, name = inp.encoder, inp.name
-    mask = PaddingMask(name=f"{name}_mask")(ids)
-    if cfg.word_dropout:
-        ids = WordDropout(cfg.word_dropout, name=f"{name}_word_dropout")(ids)
-    x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name=f"{name}_embedding")(ids)
-    if cfg.ngram_buckets:
-        ngrams = NgramEmbedding(
-            vocab_size, cfg.ngram_buckets, cfg.embedding_dim, cfg.ngram_order, name=f"{name}_ngrams"
-        )(ids)
-        x = keras.layers.Add(name=f"{name}_token_and_ngram")([x, ngrams])
-    x = PositionEmbedding(inp.max_length, cfg.positions, name=f"{name}_positions")(x)
-    if cfg.embedding_dropout:
-        x = keras.layers.Dropout(cfg.embedding_dropout, name=f"{name}_embedding_dropout")(x)
-    return ApplyMask(name=f"{name}_embedding_masked")(x, mask), mask
+    return front_end(ids, inp.name, vocab_size, front_end_spec(inp))[:2]
 
 
 def attention_options(cfg) -> dict:
