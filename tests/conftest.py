@@ -36,6 +36,13 @@ def run_cli(module: str, *args: str, cwd=None, timeout=600) -> subprocess.Comple
     )
 
 
+def run_python(code: str, timeout=600) -> subprocess.CompletedProcess:
+    """Run `python -c CODE` from the project root, as a user's script would run."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=timeout)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     """One run of the quick default config on the shipped sample, shared by the tests that read a run."""

@@ -4,14 +4,13 @@ cached features, fine-tuning with its own rate, mixup in the backbone, sentence 
 import csv
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT, minilm_path, run_cli
+from conftest import FIXTURES, ROOT, minilm_path, run_cli, run_python
 from harness import mixing, run_model_test, sequence_model
 
 import kerasclf
@@ -374,14 +373,7 @@ def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_pa
         f"sys.exit(main(['--output-dir', {str(tmp_path)!r}, '--config', 'configs/imdb_bert_frozen.yaml', "
         f"'--set', 'inputs.0.encoder.preset={tiny_bert}']))\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-    )
+    r = run_python(code, timeout=300)
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1] == (
         "error: inputs.0.encoder.preset: a pretrained checkpoint needs keras-hub, which is not installed; "

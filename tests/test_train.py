@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, QUICK, ROOT, run_cli
+from conftest import FIXTURES, QUICK, ROOT, run_cli, run_python
 
 import kerasclf
 
@@ -336,14 +336,7 @@ def test_training_and_predicting_never_import_tensorflow(sample_run):
         f"kerasclf.load_run({str(sample_run)!r}).predict(['a fine film'])\n"
         "print('TF' if 'tensorflow' in sys.modules else 'NO_TF')\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=600,
-    )
+    r = run_python(code, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "NO_TF"
 
