@@ -11,8 +11,16 @@ from kerasclf.errors import UserError
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="kerasclf: %(message)s", stream=sys.stderr)
-    logging.getLogger("kerasclf").setLevel(logging.INFO)
+    """kerasclf's own lines on stderr as `kerasclf: ...` (other libraries' warnings keep their own
+    form: a root handler would label them kerasclf's)."""
+    log = logging.getLogger("kerasclf")
+    if not any(getattr(h, "kerasclf_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kerasclf: %(message)s"))
+        handler.kerasclf_cli = True
+        log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
 
 
 class Parser(argparse.ArgumentParser):

@@ -386,3 +386,17 @@ def test_longformer_with_mixup_trains_and_predicts_on_the_tensorflow_backend(tmp
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert set(json.loads(p.stdout.strip().splitlines()[-1])["probabilities"]) == {"neg", "pos"}
+
+
+def test_other_libraries_log_lines_are_not_labelled_as_kerasclf():
+    """The CLI's `kerasclf:` prefix is for kerasclf's own lines (jax's TPU notice once wore it)."""
+    code = (
+        "import logging\n"
+        "from kerasclf.cli import setup_logging\n"
+        "setup_logging()\n"
+        "logging.getLogger('kerasclf').info('ours')\n"
+        "logging.getLogger('somelib').warning('theirs')\n"
+    )
+    r = run_python(code, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "kerasclf: ours" in r.stderr and "theirs" in r.stderr and "kerasclf: theirs" not in r.stderr
