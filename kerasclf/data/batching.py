@@ -3,6 +3,11 @@
 Each batch is cut to its longest real sequence (the encoders mask padding, so the result is the
 same as at full length), and with `bucket=True` training batches hold reviews of similar length:
 shuffled within chunks of 50 batches sorted by length, then the batches themselves shuffled.
+
+How far a batch is cut depends on the backend. torch runs each shape eagerly: the length is rounded
+up to a multiple of 16. jax compiles one XLA program per input shape, so there the length is
+rounded up to the next of a few fixed lengths (`fixed_lengths`: powers of two from 32, then the
+input's max_length), and the compiled step is reused. TensorFlow keeps the whole max_length.
 """
 
 from __future__ import annotations
@@ -13,6 +18,17 @@ import numpy as np
 from kerasclf import keys
 
 ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
+SMALLEST = 32  # the shortest of the fixed lengths (jax)
+
+
+def fixed_lengths(max_length: int, smallest: int = SMALLEST) -> list[int]:
+    """The lengths a batch may take where each shape is compiled: powers of two from `smallest`
+    below `max_length`, then `max_length` (for 600: 32, 64, 128, 256, 512, 600)."""
+    out, n = [], smallest
+    while n < max_length:
+        out.append(n)
+        n *= 2
+    return [*out, max_length]
 
 
 def token_counts(x: dict[str, np.ndarray]) -> np.ndarray:
@@ -21,15 +37,19 @@ def token_counts(x: dict[str, np.ndarray]) -> np.ndarray:
     return sum((a != 0).sum(axis=1) for a in ids) if ids else np.zeros(len(next(iter(x.values()))), dtype=int)
 
 
-def trim(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND."""
+def trim(x: dict[str, np.ndarray], fixed: bool = False) -> dict[str, np.ndarray]:
+    """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND,
+    or with `fixed` to the next of `fixed_lengths(max_length)`."""
     out, lengths = {}, {}
     for name, ids in x.items():
         if keys.is_companion(name) or not np.issubdtype(ids.dtype, np.integer):
             continue
         nonzero = ids.any(axis=0)
         length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
-        lengths[name] = min(ids.shape[1], -(-length // ROUND) * ROUND)
+        if fixed:
+            lengths[name] = next(n for n in fixed_lengths(ids.shape[1]) if n >= length)
+        else:
+            lengths[name] = min(ids.shape[1], -(-length // ROUND) * ROUND)
         out[name] = ids[:, : lengths[name]]
     for name, arr in x.items():
         if name not in out:
@@ -85,8 +105,9 @@ class Batches(keras.utils.PyDataset):
     def __getitem__(self, i: int):
         sel = self._order[i]
         x = {k: v[sel] for k, v in self.x.items()}
-        if keras.backend.backend() != "tensorflow":  # a traced TF step wants one shape, not one per length
-            x = trim(x)
+        backend = keras.backend.backend()
+        if backend != "tensorflow":  # a traced TF step wants one shape, not one per length
+            x = trim(x, fixed=backend == "jax")  # jax compiles a program per shape: a few fixed lengths
         return (x,) if self.y is None else (x, self.y[sel])
 
     def on_epoch_end(self):
