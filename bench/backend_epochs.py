@@ -60,7 +60,8 @@ def main() -> int:
         label = subprocess.run(["git", "log", "-1", "--format=%h"], cwd=source, capture_output=True, text=True).stdout
         m = run(source, args.backend)
         print(
-            f"{args.backend} {label.strip()}: first {m['first']:.1f} s, later {m['later']:.1f} s, whole {m['wall']:.0f} s"
+            f"{args.backend} {label.strip()}: first {m['first']:.1f} s, later {m['later']:.1f} s, "
+            f"whole {m['wall']:.0f} s"
         )
         append(SECTION, COLUMNS, [date.today().isoformat(), args.backend, label.strip() or str(source),
                                   f"{m['first']:.1f}", f"{m['later']:.2f}", f"{m['first'] / m['later']:.1f}x",
