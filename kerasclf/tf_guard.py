@@ -20,9 +20,9 @@ from kerasclf import backend_fast
 
 # TensorFlow's start-up lines (no CUDA driver found, cuInit failed, oneDNN notes) are written by its
 # C++ logging to the process's stderr before TF_CPP_MIN_LOG_LEVEL is read; they are hidden unless
-# the user asks for TensorFlow's info or warning lines (TF_CPP_MIN_LOG_LEVEL=0 or 1). kerasclf
-# itself sets 2, which child processes inherit: that still hides them.
-USER_WANTS_TF_LOGS = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() in ("0", "1")
+# the user asks for all of TensorFlow's lines (TF_CPP_MIN_LOG_LEVEL=0). Other values do not count:
+# kerasclf sets 2 and jax, on import, 1, and child processes inherit either.
+USER_WANTS_TF_LOGS = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0"
 
 
 def hide() -> None:

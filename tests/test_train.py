@@ -344,7 +344,8 @@ def test_training_and_predicting_never_import_tensorflow(sample_run):
 def test_longformer_with_mixup_trains_and_predicts_on_the_tensorflow_backend(tmp_path):
     """The encoders use keras.ops only: the same config runs on another backend (TF, installed with keras-hub)."""
     pytest.importorskip("tensorflow")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
+    # TF_CPP_MIN_LOG_LEVEL=1 is what jax sets on import: it must not bring the start-up lines back
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "1"}
     over = [
         "data.limit=200",
         "train.epochs=1",
