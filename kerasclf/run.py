@@ -104,7 +104,7 @@ class Run:
             for inp in self.config.inputs:
                 x.update(encode_input(inp, self.tokenizers[inp.name], kept[inp.name]))
             probs = predict_probs(self.model, x, self.config.train.batch_size)
-            notes = self._truncation_notes(kept)
+            notes = self._truncation_notes(kept, x)
             for j, (i, p) in enumerate(zip(keep, probs)):
                 results[i] = {
                     "label": self.class_names[int(p.argmax())],
@@ -127,13 +127,17 @@ class Run:
                 )
         return None
 
-    def _truncation_notes(self, per_input: dict[str, list]) -> list[str]:
-        """Per text, "" or a note naming each input whose text was cut to its max_length."""
+    def _truncation_notes(self, per_input: dict[str, list], x: dict[str, np.ndarray]) -> list[str]:
+        """Per text, "" or a note naming each input whose text was cut to its max_length. Only a text
+        whose ids fill max_length can have been cut: only those are counted again, untruncated."""
         notes = [[] for _ in next(iter(per_input.values()))]
         for inp in self.config.inputs:
-            lengths = self.tokenizers[inp.name].lengths(per_input[inp.name])
+            full = np.flatnonzero(x[inp.name][:, -1] != 0)
+            if not len(full):
+                continue
+            lengths = self.tokenizers[inp.name].lengths([per_input[inp.name][j] for j in full])
             unit = "wordpieces" if inp.wordpiece else "tokens"
-            for j, n in enumerate(lengths):
+            for j, n in zip(full, lengths):
                 if n > inp.max_length:
                     which = f"{inp.name}: " if len(self.config.inputs) > 1 else ""
                     notes[j].append(
