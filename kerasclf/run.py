@@ -17,7 +17,7 @@ import numpy as np
 
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, token_counts
-from kerasclf.data.load import encode_input, load_tokenizer, require_keras_hub
+from kerasclf.data.load import encode_texts, load_tokenizer, require_keras_hub
 from kerasclf.run_folder import RunFolder
 from kerasclf.texts import texts_per_input
 
@@ -74,11 +74,7 @@ class Run:
         return RunFolder(self.path)
 
     def encode(self, texts: Sequence[str | Mapping[str, str]]) -> dict[str, np.ndarray]:
-        per_input = texts_per_input(self.config, texts)
-        out = {}
-        for inp in self.config.inputs:
-            out.update(encode_input(inp, self.tokenizers[inp.name], per_input[inp.name]))
-        return out
+        return encode_texts(self.config, self.tokenizers, texts_per_input(self.config, texts))
 
     def predict_proba(self, texts: Sequence[str | Mapping[str, str]]) -> np.ndarray:
         """Class probabilities, shape (len(texts), classes), for every text as given (no checks for
@@ -100,9 +96,7 @@ class Run:
         keep = [i for i, r in enumerate(results) if r is None]
         if keep:
             kept = {name: [values[i] for i in keep] for name, values in per_input.items()}
-            x = {}
-            for inp in self.config.inputs:
-                x.update(encode_input(inp, self.tokenizers[inp.name], kept[inp.name]))
+            x = encode_texts(self.config, self.tokenizers, kept)
             probs = predict_probs(self.model, x, self.config.train.batch_size)
             notes = self._truncation_notes(kept, x)
             for j, (i, p) in enumerate(zip(keep, probs)):

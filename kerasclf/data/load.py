@@ -41,11 +41,7 @@ class Data:
         input name (or column) for models with several inputs."""
         if isinstance(texts, str):
             texts = [texts]
-        per_input = texts_per_input(self.config, texts)
-        out = {}
-        for inp in self.config.inputs:
-            out.update(encode_input(inp, self.tokenizers[inp.name], per_input[inp.name]))
-        return out
+        return encode_texts(self.config, self.tokenizers, texts_per_input(self.config, texts))
 
     @property
     def class_names(self) -> list[str]:
@@ -105,11 +101,17 @@ def encode_input(inp: InputConfig, tokenizer, texts: list, progress: bool = Fals
     return {inp.name: tokenizer.encode(texts, progress=progress)}
 
 
-def encode_split(cfg: Config, tokenizers: dict, split: Split, progress: bool = False) -> dict[str, np.ndarray]:
+def encode_texts(cfg: Config, tokenizers: dict, per_input: dict[str, list], progress: bool = False) -> dict:
+    """The model-input arrays of every input, from {input name: its texts} (texts_per_input's shape)."""
     out = {}
     for inp in cfg.inputs:
-        out.update(encode_input(inp, tokenizers[inp.name], input_texts(inp, split.columns), progress))
+        out.update(encode_input(inp, tokenizers[inp.name], per_input[inp.name], progress))
     return out
+
+
+def encode_split(cfg: Config, tokenizers: dict, split: Split, progress: bool = False) -> dict[str, np.ndarray]:
+    per_input = {inp.name: input_texts(inp, split.columns) for inp in cfg.inputs}
+    return encode_texts(cfg, tokenizers, per_input, progress)
 
 
 def fit_tokenizers(cfg: Config, train: Split) -> dict:
