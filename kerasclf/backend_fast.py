@@ -243,3 +243,81 @@ def torch_fused_adamw_available() -> bool:
 
     on_mps = not torch.cuda.is_available() and torch.backends.mps.is_available()
     return hasattr(torch, "_fused_adamw_") and not on_mps
+
+
+# ---------------------------------------------------------------- keras + torch: data parallel (DDP)
+def torch_data_parallel(model) -> None:
+    """From its next `fit`, train `model` (a compiled Keras model, in a process of an initialised
+    torch.distributed group) through torch's DistributedDataParallel: the forward pass of each
+    training step goes through the DDP wrapper, whose autograd hooks all-reduce (average) the
+    gradients during `backward`; the metrics' states (totals, counts, confusion counts) are summed
+    over the ranks before their results are read, so every rank logs the whole batch's and the whole
+    validation split's values. The model stays the Keras model (fit, summary, save work as before;
+    keras #19277 is what a user gets wrapping it by hand).
+
+    This is what Keras' own torch trainer does on its master branch (`_initialize_ddp`,
+    `self.ddp_model`, `get_metrics_result` with `all_reduce`), released after Keras 3.15. Where the
+    installed Keras has it (the trainer class has `_initialize_ddp`), Keras wraps the model itself
+    and this does nothing. Private Keras uses: the training step below is Keras 3.15's torch
+    `train_step` (`_compute_loss`, `_loss_tracker`, `_call_has_training_arg`) with the one change
+    that the forward pass goes through DDP. Public alternative: none in Keras 3.15."""
+    if hasattr(type(model), "_initialize_ddp"):
+        return
+    import types
+
+    import torch
+
+    device = next(iter(model.parameters())).device
+    ddp = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False
+    )
+    # object.__setattr__: not registered as a sub-module or tracked by Keras (the wrapper holds the model)
+    object.__setattr__(model, "_kerasclf_ddp", ddp)
+    object.__setattr__(model, "train_step", types.MethodType(_ddp_train_step, model))
+    object.__setattr__(model, "get_metrics_result", types.MethodType(_ddp_metrics_result, model))
+    model.train_function = None  # made again, with this step, at the next fit
+
+
+def _ddp_train_step(self, data):
+    """Keras 3.15's torch train_step, the forward pass through DDP (see torch_data_parallel)."""
+    import keras
+    import torch
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    ddp = self.__dict__["_kerasclf_ddp"]
+    y_pred = ddp(x, training=True) if self._call_has_training_arg else ddp(x)
+    self.zero_grad()
+    loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    rows = next(i for i in keras.tree.flatten(x) if i is not None).shape[0]
+    real = None
+    if sample_weight is not None:
+        # kerasclf's weights (data/batching.py) scale a rank's rows so that DDP's average of the ranks'
+        # gradients is the whole batch's; the logged loss and metrics count each real row once instead,
+        # so that a batch split unevenly (16 and 15 rows) logs what one process logs
+        real = keras.ops.cast(sample_weight > 0, "float32")
+        rows = keras.ops.sum(real) ** 2 / keras.ops.sum(sample_weight)  # the loss is a mean scaled by sum(w)/rows
+    self._loss_tracker.update_state(loss, sample_weight=rows)
+    if self.optimizer is not None:
+        loss = self.optimizer.scale_loss(loss)
+    loss.backward()  # DDP's hooks average each gradient over the ranks as it is computed
+    weights = self.trainable_weights[:]
+    with torch.no_grad():
+        self.optimizer.apply([v.value.grad for v in weights], weights)
+    return self.compute_metrics(x, y, y_pred, sample_weight=real)
+
+
+def _ddp_metrics_result(self):
+    """The metrics' results from their states summed over the ranks (the model's own states untouched)."""
+    import keras
+    import torch
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        summed = []
+        for v in self.metrics_variables:
+            value = v.value.clone()
+            dist.all_reduce(value, op=dist.ReduceOp.SUM)
+            summed.append(value)
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, summed))):
+            results = type(self).get_metrics_result(self)
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in results.items()}

@@ -7,9 +7,12 @@ import logging
 import time
 
 import keras
+import numpy as np
 
 from kerasclf.config import Config
+from kerasclf.metrics import classification_metrics
 from kerasclf.resume import RandomState
+from kerasclf.run import predict_probs
 from kerasclf.run_folder import RunFolder
 
 log = logging.getLogger("kerasclf")
@@ -48,8 +51,43 @@ class EpochLog(keras.callbacks.Callback):
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.epochs, values, seconds)
 
 
-def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dict]) -> list:
-    """The callbacks of `model.fit`, in the order they must run at the end of an epoch."""
+class PredictedValidation(keras.callbacks.Callback):
+    """val_loss, val_accuracy and val_f1_macro from the model's predictions of the validation split,
+    computed as metrics.json's are, for the first place in the callback list (later callbacks read them).
+
+    For jax over several devices, where every batch must split evenly over the devices: Keras' own
+    validation would run the padding rows that takes, and its loss tracker weighs each batch by all
+    of its rows (padding included); prediction drops them, so these are one device's figures."""
+
+    def __init__(self, x: dict, labels, class_names: list[str], batch_size: int):
+        super().__init__()
+        self.x, self.labels, self.class_names, self.batch_size = x, np.asarray(labels), class_names, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        probs = predict_probs(self.model, self.x, self.batch_size)
+        m = classification_metrics(self.labels, probs, self.class_names)
+        loss = -np.log(np.maximum(probs[np.arange(len(self.labels)), self.labels], 1e-300)).mean()
+        (logs if logs is not None else {}).update(val_loss=float(loss), val_accuracy=m["accuracy"],
+                                                   val_f1_macro=m["f1_macro"])  # fmt: skip
+
+
+class RestoreOnly(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for the ranks other than 0 of a data-parallel run: they resume from the
+    backup rank 0 writes, and write nothing (nor delete it when training ends)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dict], main: bool = True) -> list:
+    """The callbacks of `model.fit`, in the order they must run at the end of an epoch. In a
+    data-parallel run only rank 0 (`main`) writes: history, backup, checkpoint, log lines."""
     monitor, mode = monitor_mode(cfg)
     best_so_far = None
     if resumed_history:
@@ -60,20 +98,21 @@ def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dic
     # the backup keeps the raw weights to resume from; then (with train.ema) the averaged weights are
     # swapped in for the checkpoint of the best epoch; the random state is saved after EarlyStopping
     # has counted this epoch, and the epoch's log line comes last, when its backup is whole
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(folder.best_weights),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=best_so_far,
+    )
     return [
         keras.callbacks.TerminateOnNaN(),
-        HistoryCSV(str(folder.history), append=True),
-        keras.callbacks.BackupAndRestore(str(folder.backup)),
+        *([HistoryCSV(str(folder.history), append=True)] if main else []),
+        (keras.callbacks.BackupAndRestore if main else RestoreOnly)(str(folder.backup)),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
-        keras.callbacks.ModelCheckpoint(
-            str(folder.best_weights),
-            monitor=monitor,
-            mode=mode,
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=best_so_far,
-        ),
+        *([checkpoint] if main else []),
         *([stopping] if stopping else []),
         RandomState(folder.backup, stopping),
-        EpochLog(cfg.train.epochs),
+        *([EpochLog(cfg.train.epochs)] if main else []),
     ]

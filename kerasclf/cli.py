@@ -7,7 +7,7 @@ import functools
 import logging
 import sys
 
-from kerasclf.errors import UserError
+from kerasclf.errors import PeerLost, UserError
 
 
 def setup_logging() -> None:
@@ -41,5 +41,8 @@ def entry_point(main):
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except PeerLost as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
 
     return wrapper

@@ -214,6 +214,8 @@ class TrainConfig:
     # auto: bfloat16 on a GPU when a backbone is fine-tuned
     precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"
     seed: int = 42  # seeds the carved splits, the weights' initialisation, dropout and the batches' order
+    # data_parallel: each batch shared over processes (torchrun) or devices (jax); see "More than one device"
+    distribute: Literal["none", "data_parallel"] = "none"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import checkpoints, keys, progress
+from kerasclf import checkpoints, distribute, keys, progress
 from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches, token_counts
 
@@ -72,6 +72,11 @@ def backbone_features(
     """The backbone's feature vectors for one split: read from the cache, or computed and stored."""
     ids, segments = arrays[inp.name], arrays[keys.segments(inp.name)]
     path = cache_dir() / f"{inp.name}-{split}-{_key(model, inp, ids, segments)}.npy"
+    # data parallel: rank 0 reads or computes the features and every rank gets them (once, not once per rank)
+    return distribute.computed_once(lambda: _read_or_compute(model, inp, ids, segments, split, batch_size, path))
+
+
+def _read_or_compute(model, inp: InputConfig, ids, segments, split: str, batch_size: int, path: Path) -> np.ndarray:
     if path.is_file():
         log.info("%s: %s features from the cache %s", inp.name, split, path)
         return np.load(path)
@@ -79,12 +84,12 @@ def backbone_features(
     order = np.argsort(token_counts({inp.name: ids}), kind="stable")  # similar lengths batch together: less padding
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
+    x = {inp.name: ids[order], keys.segments(inp.name): segments[order]}
     out = branch.predict(
-        Batches({inp.name: ids[order], keys.segments(inp.name): segments[order]}, None, batch_size),
-        verbose=progress.verbose(),
+        Batches(x, None, batch_size, split=distribute.world().prediction_split()), verbose=progress.verbose()
     )
-    features = np.empty_like(np.asarray(out, dtype=np.float32))
-    features[order] = out
+    features = np.empty((len(ids), out.shape[-1]), dtype=np.float32)
+    features[order] = np.asarray(out, dtype=np.float32)[: len(ids)]  # jax on several devices: padding rows last
     log.info("%s: %s features in %.1f s", inp.name, split, time.perf_counter() - start)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")

@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasclf import distribute
 from kerasclf.run_folder import RunFolder
 
 log = logging.getLogger("kerasclf")
@@ -80,6 +81,11 @@ def _set_global_states(saved) -> None:
             torch.cuda.set_rng_state_all(cuda)
 
 
+def _prefix(rank: int) -> str:
+    """The keys of rank `rank`'s states in the file (rank 0's, as a single process's, have none)."""
+    return f"rank{rank}_" if rank else ""
+
+
 class RandomState(keras.callbacks.Callback):
     """Saves the random generators and EarlyStopping's count at each epoch's end into `backup_dir`;
     restores them at the start of a resumed fit. Put it after BackupAndRestore and EarlyStopping in
@@ -97,8 +103,9 @@ class RandomState(keras.callbacks.Callback):
         if not (self.path.is_file() and meta.is_file()):
             return
         epoch = json.loads(meta.read_text())["epoch"]
+        prefix = _prefix(distribute.world().rank)  # data parallel: each rank's own generators
         with np.load(self.path) as saved:
-            saved = dict(saved)
+            saved = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
         if int(saved["epoch"][0]) != epoch:
             log.warning(
                 "backup/%s is from epoch %d, the weights from epoch %d: the resumed run goes on with "
@@ -129,6 +136,10 @@ class RandomState(keras.callbacks.Callback):
             out["es_has_best"] = np.asarray([es.best is not None])
             out["es_best"] = np.asarray([0.0 if es.best is None else float(es.best)])
             out["es_best_epoch"] = np.asarray([es.best_epoch])
+        ranks = distribute.gather(out)  # data parallel: every rank's state, saved by rank 0 in one file
+        if not distribute.world().main:
+            return
+        out = {f"{_prefix(r)}{k}": v for r, states in enumerate(ranks) for k, v in states.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
         np.savez(tmp, **out)

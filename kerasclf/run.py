@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasclf import distribute
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import encode_texts, load_tokenizer, require_keras_hub
@@ -34,7 +35,10 @@ def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int 
     if n == 0:
         return np.zeros((0, model.output_shape[-1]))
     order = np.argsort(token_counts(x), kind="stable")
-    logits = np.asarray(model.predict(Batches({k: v[order] for k, v in x.items()}, None, batch_size), verbose=0))
+    batches = Batches(
+        {k: v[order] for k, v in x.items()}, None, batch_size, split=distribute.world().prediction_split()
+    )
+    logits = np.asarray(model.predict(batches, verbose=0))[:n]  # jax on several devices: padding rows last
     out = np.empty_like(logits, dtype=np.float64)
     out[order] = logits
     return softmax(out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -23,13 +24,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import features, plots
-from kerasclf.callbacks import monitor_mode, training_callbacks
+from kerasclf import backend_fast, distribute, features, plots
+from kerasclf.callbacks import PredictedValidation, monitor_mode, training_callbacks
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import Data, load_data, load_tokenizer
-from kerasclf.errors import UserError
+from kerasclf.errors import PeerLost, UserError
 from kerasclf.metrics import classification_metrics
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
@@ -59,21 +60,44 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
     if folder is not None:
         cfg = from_dict(read_yaml(folder.config))
         tokenizers = {i.name: load_tokenizer(i, folder.tokenizer(i.name)) for i in cfg.inputs}
+    world = distribute.start(cfg.train.distribute, cfg.train.batch_size)  # before any tensor exists
+    try:
+        return _train_as(world, cfg, tokenizers, folder, output_dir)
+    except BaseException as e:
+        if distribute.lost_peer(e):
+            raise PeerLost(
+                f"rank {world.rank}: another process of this run stopped ({distribute.peer_error(e)}); "
+                "its own output says why; the run folder keeps the epochs that finished (--resume)"
+            ) from None
+        raise
+    finally:
+        distribute.stop()
+
+
+def _train_as(world, cfg: Config, tokenizers, folder: RunFolder | None, output_dir) -> Path:
+    """train() in one process of the world: every rank trains, rank 0 alone writes."""
     keras.utils.set_random_seed(cfg.train.seed)
     if log.level == logging.NOTSET:  # the Python API too writes INFO lines to train.log
         log.setLevel(logging.INFO)
+    if not world.main:
+        log.setLevel(logging.WARNING)  # one log, rank 0's
     with _collected() as early:  # the data lines come before the folder exists: train.log gets them once it does
+        if world.engine != "none":
+            log.info(distribute.describe(world, cfg.train.batch_size))
         data = load_data(cfg, tokenizers)
+    resumed = folder is not None
     if folder is None:
-        folder = _create_folder(cfg, data, output_dir)
-    with _logging_to(folder, early.records):
+        path = distribute.broadcast(str(_create_folder(cfg, data, output_dir).path) if world.main else None)
+        folder = RunFolder(path)
+    logging_to = _logging_to(folder, early.records) if world.main else contextlib.nullcontext()
+    with logging_to:
         try:
-            return _train_into(cfg, data, folder, resumed=resume is not None).path
+            return _train_into(cfg, data, folder, resumed=resumed).path
         except KeyboardInterrupt:
             log.info("interrupted; continue with: python -m kerasclf.train --resume %s", folder.path)
             raise
         except BaseException:
-            if resume is None:
+            if not resumed and world.main:
                 folder.discard_if_empty()
             raise
 
@@ -101,7 +125,10 @@ class _Trainable:
 
 def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> RunFolder:
     """The steps after the data: build, (resume,) fit, pick the best epoch, evaluate, report, save, finish."""
+    world = distribute.world()
     t = _build(cfg, data)
+    if world.engine == "torch":
+        backend_fast.torch_data_parallel(t.fit_model)  # DDP: gradients averaged over the ranks
     start_epoch, history_rows = resume_point(folder) if resumed else (0, [])
     if resumed:
         folder.keep_history(history_rows)
@@ -110,6 +137,8 @@ def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> Ru
     t.model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
     log.info("training into %s (resume with --resume if it is stopped)", folder.path)
     seconds = _fit(cfg, data, folder, t, history_rows)
+    if not world.main:
+        return folder  # rank 0 evaluates every row once, writes the report and the model
     history = plots.read_history(folder.history)
     best_epoch = _restore_best(cfg, folder, t.fit_model, history)
     metrics = _evaluate(cfg, data, folder, t.fit_model, t.arrays)
@@ -133,31 +162,46 @@ def _build(cfg: Config, data: Data) -> _Trainable:
     """The compiled model, and with every backbone frozen its `core` on the backbones' cached features."""
     model = build_model(cfg, data)
     cached = features.cached_inputs(cfg)
-    if not cached:
-        return _Trainable(model, model, data.arrays, data.train, [])
     tc = cfg.train
+    # data.train's batches, each shared out over the ranks in data-parallel training (one part otherwise)
+    lengths = token_counts(data.arrays["train"])
+    split = distribute.world().split()
+    if not cached:
+        batches = Batches(data.arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
+                          seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
+        return _Trainable(model, model, data.arrays, batches, [])
     arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, tc.batch_size) for s in SPLITS}
     core = compile_model(model.get_layer("core"), tc, data.num_classes, len(data.train))
-    lengths = token_counts(data.arrays["train"])
     batches = Batches(arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
-                      seed=tc.seed, lengths=lengths)  # fmt: skip
+                      seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
     log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
     return _Trainable(model, core, arrays, batches, cached)
 
 
 def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows: list[dict]) -> float:
     """model.fit with the run's callbacks; the seconds it took."""
-    verbose = 1 if sys.stdout.isatty() else 0  # off a terminal, the log's line per epoch is the progress
+    # off a terminal (and on ranks other than 0), the log's line per epoch is the progress
+    verbose = 1 if sys.stdout.isatty() and distribute.world().main else 0
     # the same random state at the start of fit whether or not features were computed first (that runs
     # the backbones, which draws from the global generators; Keras' unseeded torch dropout uses them)
     keras.utils.set_random_seed(cfg.train.seed)
+    world, labels = distribute.world(), data.raw.validation.labels
+    callbacks = training_callbacks(cfg, folder, history_rows, world.main)
+    validation = Batches(t.arrays["validation"], labels, cfg.train.batch_size, split=world.split())
+    if world.engine == "jax":  # validation from predictions, padding dropped (see PredictedValidation)
+        validation = None
+        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, cfg.train.batch_size))
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
     t.fit_model.fit(
         t.train_batches,
-        validation_data=Batches(t.arrays["validation"], data.raw.validation.labels, cfg.train.batch_size),
+        validation_data=validation,
         epochs=cfg.train.epochs,
-        callbacks=training_callbacks(cfg, folder, history_rows),
+        # Batches shuffles itself (seeded by train.seed and the epoch); Keras' own shuffle of the batch
+        # order would draw from Python's global generator, which the ranks of a data-parallel run do
+        # not share (each would take its part of a different batch at the same step)
+        shuffle=False,
+        callbacks=callbacks,
         verbose=verbose,
     )
     return time.perf_counter() - start
@@ -263,7 +307,8 @@ def main(argv=None) -> int:
         run_dir = train(cfg, args.output_dir, resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    print(run_dir)
+    if distribute.torchrun_size() == 1 or int(os.environ.get("RANK", "0")) == 0:
+        print(run_dir)
     return 0
 
 

@@ -8,9 +8,17 @@ How far a batch is cut depends on the backend. torch runs each shape eagerly: th
 up to a multiple of 16. jax compiles one XLA program per input shape, so there the length is
 rounded up to the next of a few fixed lengths (`fixed_lengths`: powers of two from 32, then the
 input's max_length), and the compiled step is reused. TensorFlow keeps the whole max_length.
+
+In data-parallel training (kerasclf/distribute.py) each batch is `train.batch_size` texts in all,
+shared out by a `Split`: on jax it is padded with rows of weight 0 to a multiple of the devices
+(each takes an equal slice), and under torchrun each rank reads its own part. Every rank of a step
+sees the same length (the whole batch's), and the rows are weighted so that the gradient the ranks
+average is the one of the whole batch's mean loss.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -59,6 +67,20 @@ def trim(x: dict[str, np.ndarray], fixed: bool = False) -> dict[str, np.ndarray]
     return out
 
 
+@dataclass(frozen=True)
+class Split:
+    """How each batch is shared in data-parallel training: `ranks` processes read one part each (this
+    one part `rank`), after the batch is padded to a multiple of `pad_to` rows of weight 0."""
+
+    rank: int = 0
+    ranks: int = 1
+    pad_to: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.ranks > 1 or self.pad_to > 1
+
+
 class Batches(keras.utils.PyDataset):
     """(inputs, labels) batches. `x` maps input names to int32 (n, max_length) arrays."""
 
@@ -71,9 +93,14 @@ class Batches(keras.utils.PyDataset):
         bucket: bool = False,
         seed: int = 0,
         lengths: np.ndarray | None = None,
+        split: Split = Split(),
+        train_weights: bool = False,
     ):
         super().__init__()
         self.x, self.y = x, y
+        # train_weights: rows weighted so that the ranks' mean gradient is the whole batch's (training);
+        # otherwise a real row weighs 1 and padding 0 (validation: metrics over the real rows)
+        self.split, self.train_weights = split, train_weights
         self.batch_size = batch_size
         self.shuffle, self.bucket = shuffle, bucket
         self.seed, self.epoch = seed, 0
@@ -85,7 +112,7 @@ class Batches(keras.utils.PyDataset):
     def _make_order(self) -> list[np.ndarray]:
         idx = np.arange(self.n)
         if not self.shuffle:
-            return [idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+            return self._merge_tail([idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)])
         rng = np.random.default_rng([self.seed, self.epoch])
         idx = rng.permutation(self.n)
         if self.bucket:
@@ -97,18 +124,52 @@ class Batches(keras.utils.PyDataset):
                 ]
             )
         batches = [idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
+        return self._merge_tail([batches[i] for i in rng.permutation(len(batches))])
+
+    def _merge_tail(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        """Without padding, a batch of fewer rows than ranks would leave a rank with nothing: such a
+        batch joins the one before it (every rank runs the same number of steps)."""
+        sp = self.split
+        if sp.ranks > 1 and sp.pad_to == 1 and len(batches) > 1:
+            short = [i for i, b in enumerate(batches) if len(b) < sp.ranks]
+            for i in reversed(short):
+                j = i - 1 if i > 0 else 1
+                batches[j] = np.concatenate([batches[j], batches[i]])
+                del batches[i]
+        return batches
 
     def __len__(self) -> int:
         return len(self._order)
 
     def __getitem__(self, i: int):
         sel = self._order[i]
+        n = len(sel)
+        if self.split.active:  # padding rows (weight 0) repeat the batch's first row
+            padded = -(-n // self.split.pad_to) * self.split.pad_to
+            sel = np.concatenate([sel, np.repeat(sel[:1], padded - n)])
         x = {k: v[sel] for k, v in self.x.items()}
         backend = keras.backend.backend()
         if backend != "tensorflow":  # a traced TF step wants one shape, not one per length
             x = trim(x, fixed=backend == "jax")  # jax compiles a program per shape: a few fixed lengths
-        return (x,) if self.y is None else (x, self.y[sel])
+        if not self.split.active:
+            return (x,) if self.y is None else (x, self.y[sel])
+        return self._part(x, sel, n)
+
+    def _part(self, x: dict[str, np.ndarray], sel: np.ndarray, n: int):
+        """This rank's rows of a (padded) batch of `n` real rows, with their weights."""
+        sp = self.split
+        q, r = divmod(len(sel), sp.ranks)  # as np.array_split: the first r parts one row longer
+        lo = sp.rank * q + min(sp.rank, r)
+        hi = lo + q + (sp.rank < r)
+        x = {k: v[lo:hi] for k, v in x.items()}
+        if self.y is None:
+            return (x,)
+        weights = (np.arange(lo, hi) < n).astype("float32")
+        if self.train_weights:
+            # each rank's loss is its weighted sum over its (hi - lo) rows; DDP averages the ranks'
+            # gradients (jax: one mean over the padded batch): both then equal the n real rows' mean
+            weights *= sp.ranks * (hi - lo) / n
+        return x, self.y[sel[lo:hi]], weights
 
     def on_epoch_end(self):
         self.set_epoch(self.epoch + 1)
