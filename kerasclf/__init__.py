@@ -17,6 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 from kerasclf import device, tf_guard  # noqa: E402
 
 device.choose_for_torchrun()  # before Keras picks its device
+device.jax_compilation_cache()  # before jax reads its configuration
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own logging, once it reads it
 if os.environ["KERAS_BACKEND"] == "tensorflow" and "tensorflow" not in sys.modules:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from kerasclf.config import Config
+from kerasclf.data.batching import Split
 from kerasclf.metrics import classification_metrics
 from kerasclf.resume import RandomState
 from kerasclf.run import predict_probs
@@ -55,16 +56,26 @@ class PredictedValidation(keras.callbacks.Callback):
     """val_loss, val_accuracy and val_f1_macro from the model's predictions of the validation split,
     computed as metrics.json's are, for the first place in the callback list (later callbacks read them).
 
-    For jax over several devices, where every batch must split evenly over the devices: Keras' own
-    validation would run the padding rows that takes, and its loss tracker weighs each batch by all
-    of its rows (padding included); prediction drops them, so these are one device's figures."""
+    For jax, where every batch is padded to the whole batch size (one compiled step, not one more for
+    the last batch; over several devices, an even split): Keras' own
+    validation would run the padding rows, and its loss tracker weighs each batch by all of its rows
+    (padding included); prediction drops them, so these are the figures of unpadded batches."""
 
-    def __init__(self, x: dict, labels, class_names: list[str], batch_size: int):
+    def __init__(self, x: dict, labels, class_names: list[str], split: Split):
         super().__init__()
-        self.x, self.labels, self.class_names, self.batch_size = x, np.asarray(labels), class_names, batch_size
+        self.x, self.labels, self.class_names, self.split = x, np.asarray(labels), class_names, split
 
     def on_epoch_end(self, epoch, logs=None):
-        probs = predict_probs(self.model, self.x, self.batch_size)
+        # with train.ema, validate the averaged weights, as Keras' validation does under SwapEMAWeights
+        swap = keras.callbacks.SwapEMAWeights() if getattr(self.model.optimizer, "use_ema", False) else None
+        if swap is not None:
+            swap.set_model(self.model)
+            swap.on_test_begin()
+        try:
+            probs = predict_probs(self.model, self.x, self.split.pad_to, self.split)
+        finally:
+            if swap is not None:
+                swap.on_test_end()
         m = classification_metrics(self.labels, probs, self.class_names)
         loss = -np.log(np.maximum(probs[np.arange(len(self.labels)), self.labels], 1e-300)).mean()
         (logs if logs is not None else {}).update(val_loss=float(loss), val_accuracy=m["accuracy"],

@@ -1,4 +1,5 @@
-"""The GPU of a torchrun rank, chosen before Keras is imported (so no Keras import here)."""
+"""Backend set-up done before Keras is imported (so no Keras import here): the GPU of a torchrun
+rank, and jax's persistent compilation cache."""
 
 from __future__ import annotations
 
@@ -10,10 +11,27 @@ def choose_for_torchrun() -> None:
     backend reads KERAS_TORCH_DEVICE once, when it is imported, and otherwise takes "cuda", GPU 0
     for every rank (keras #20415: tensors of one rank on two GPUs). A device the user set wins."""
     local = os.environ.get("LOCAL_RANK")
-    if local is None or os.environ.get("KERAS_BACKEND") != "torch" or "KERAS_TORCH_DEVICE" in os.environ:
+    if local is None or os.environ.get("KERAS_BACKEND") != "torch":
         return
     import torch
 
-    if torch.cuda.is_available() and torch.cuda.device_count() > int(local):
-        torch.cuda.set_device(int(local))
-        os.environ["KERAS_TORCH_DEVICE"] = f"cuda:{int(local)}"
+    if not torch.cuda.is_available() or torch.cuda.device_count() <= int(local):  # distribute.start says why
+        return
+    chosen = os.environ.get("KERAS_TORCH_DEVICE", "")
+    index = int(chosen.split(":")[1]) if chosen.startswith("cuda:") else int(local)
+    torch.cuda.set_device(index)  # torch.distributed's own tensors (broadcast_object_list) go there too
+    os.environ["KERAS_TORCH_DEVICE"] = f"cuda:{index}"
+
+
+def jax_compilation_cache() -> None:
+    """On jax, keep compiled XLA programs on disk (jax's own persistent cache), in
+    $KERASCLF_CACHE/jax (default ~/.cache/kerasclf/jax) unless JAX_COMPILATION_CACHE_DIR names
+    another folder: a second run of a config, or a resumed one, takes its training and prediction
+    steps from there instead of compiling them again (a second or more each on a CPU). jax caches
+    programs whose compilation took a second or more (jax_persistent_cache_min_compile_time_secs)."""
+    if os.environ.get("KERAS_BACKEND") != "jax" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    from pathlib import Path
+
+    root = Path(os.environ.get("KERASCLF_CACHE", Path.home() / ".cache" / "kerasclf"))
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(root / "jax")

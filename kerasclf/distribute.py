@@ -4,8 +4,9 @@
   process is one rank of a `torch.distributed` group (NCCL on GPUs, gloo on CPU), each on its own
   GPU (`LOCAL_RANK`, chosen before Keras creates a tensor: kerasclf/device.py), and the model trains through torch's
   DistributedDataParallel, whose hooks all-reduce the gradients (backend_fast.torch_data_parallel).
-- **jax**: `keras.distribution.DataParallel` over every device, after
-  `keras.distribution.initialize()` when several hosts are named (KERAS_DISTRIBUTION_* variables).
+- **jax**: `keras.distribution.DataParallel` over every device of one host. Several jax processes
+  (hosts) are refused for now: the run folder, the final evaluation and the feature cache would
+  need every process to take part in each computation (see docs/scaling.md).
 
 What kerasclf adds is the bookkeeping of a run: which rank reads which rows (`Split`, in
 data/batching.py: the global batch is `train.batch_size`, each rank one part of it), one writer of
@@ -48,15 +49,25 @@ class World:
         """The process that writes the run folder, the log and the progress bar."""
         return self.rank == 0
 
-    def split(self) -> Split:
-        """How `fit`'s batches are shared: one part per process, padded so every device gets as many rows."""
+    def split(self, batch_size: int) -> Split:
+        """How `fit`'s batches are shared: one part per process. On jax, which compiles a step per
+        input shape, every batch is padded to the whole `batch_size` (rows of weight 0), so the last,
+        smaller one compiles no step of its own, and every device gets as many rows. (TensorFlow's
+        traced steps already take the last batch without a second trace that costs much: measured,
+        its default run's first epoch is 2.3-2.8x a later one either way.)"""
+        pad = batch_size if compiles_per_shape() else 1
         if self.engine == "none":
-            return Split()
-        return Split(self.rank, self.size, self.size * self.devices if self.engine == "jax" else 1)
+            return Split(pad_to=pad)
+        return Split(self.rank, self.size, pad)
 
-    def prediction_split(self) -> Split:
-        """`predict` in one process: on jax every batch still splits over the devices (padded to them)."""
-        return Split(pad_to=self.devices * self.size) if self.engine == "jax" else Split()
+    def prediction_split(self, batch_size: int) -> Split:
+        """`predict` in one process (rank 0's evaluation, the feature cache), padded as `split` pads."""
+        return Split(pad_to=batch_size if compiles_per_shape() else 1)
+
+
+def compiles_per_shape() -> bool:
+    """jax compiles an XLA program for each input shape (a second or more on a CPU); torch runs eagerly."""
+    return keras.backend.backend() == "jax"
 
 
 _world = World()
@@ -85,6 +96,10 @@ def start(distribute: str, batch_size: int) -> World:
     elif backend == "torch":
         _world = _start_torch()
     elif backend == "jax":
+        if torchrun_size() > 1:
+            raise UserError(
+                "train.distribute: data_parallel on jax runs in one process over its devices; not under torchrun"
+            )
         _world = _start_jax()
     else:
         raise UserError(
@@ -115,6 +130,12 @@ def _start_torch() -> World:
     if torchrun_size() <= 1:
         log.info("train.distribute: data_parallel in one process (torchrun --nproc_per_node=N starts N)")
         return World()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and local >= torch.cuda.device_count():
+        raise UserError(
+            f"torchrun: LOCAL_RANK {local} but this host has {torch.cuda.device_count()} GPU(s): "
+            "expected --nproc_per_node at most the number of GPUs"
+        )
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=TIMEOUT)
     if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
@@ -128,8 +149,11 @@ def _start_torch() -> World:
 def _start_jax() -> World:
     import jax
 
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):  # several hosts: jax.distributed.initialize
-        keras.distribution.initialize()
+    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
+        raise UserError(
+            "train.distribute: data_parallel on jax uses the devices of one host; several jax processes "
+            "(KERAS_DISTRIBUTION_* set) are not supported yet: use torchrun across hosts"
+        )
     devices = keras.distribution.list_devices()
     if len(devices) == 1:
         log.info("train.distribute: data_parallel on one device (jax sees only %s)", devices[0])
@@ -184,11 +208,9 @@ def computed_once(compute):
             result = compute()
         except Exception as e:  # the other ranks must not wait for a result that will not come
             error = e
-    result, failed = broadcast((result, error is not None))
+    result, error = broadcast((result, error))  # rank 0's error, raised on every rank (one line if a UserError)
     if error is not None:
         raise error
-    if failed:
-        raise RuntimeError("rank 0 failed to compute what every rank needs; its error is in its output")
     return result
 
 
@@ -204,6 +226,5 @@ def lost_peer(error: BaseException) -> bool:
         return False
     import torch.distributed as dist
 
-    return isinstance(error, dist.DistError) or (
-        isinstance(error, RuntimeError) and any(s in str(error) for s in ("Connection closed", "gloo", "NCCL"))
-    )
+    closed = ("Connection closed", "Connection reset", "Broken pipe", "Connection refused")
+    return isinstance(error, (dist.DistNetworkError, RuntimeError)) and any(s in str(error) for s in closed)

@@ -86,7 +86,7 @@ def _read_or_compute(model, inp: InputConfig, ids, segments, split: str, batch_s
     start = time.perf_counter()
     x = {inp.name: ids[order], keys.segments(inp.name): segments[order]}
     out = branch.predict(
-        Batches(x, None, batch_size, split=distribute.world().prediction_split()), verbose=progress.verbose()
+        Batches(x, None, batch_size, split=distribute.world().prediction_split(batch_size)), verbose=progress.verbose()
     )
     features = np.empty((len(ids), out.shape[-1]), dtype=np.float32)
     features[order] = np.asarray(out, dtype=np.float32)[: len(ids)]  # jax on several devices: padding rows last

@@ -2,7 +2,7 @@
 
 Keras' BackupAndRestore keeps the weights, the optimizer and the epoch in `backup/`. That alone
 does not make a resumed run the run it continues: the random draws of later epochs (dropout,
-mixup's λ and permutation, word dropout, Keras' shuffle of the batch order) come from generators
+mixup's λ and permutation, word dropout) come from generators
 whose state it does not keep, and EarlyStopping starts counting its patience again. `RandomState`
 saves both beside the backup at each epoch's end and puts them back when the run resumes, so a
 run killed after epoch k and resumed gives the same metrics as one that was never stopped (on
@@ -105,7 +105,16 @@ class RandomState(keras.callbacks.Callback):
         epoch = json.loads(meta.read_text())["epoch"]
         prefix = _prefix(distribute.world().rank)  # data parallel: each rank's own generators
         with np.load(self.path) as saved:
-            saved = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
+            saved = dict(saved)
+        if prefix and not any(k.startswith(prefix) for k in saved):
+            log.warning(
+                "backup/%s holds no state for rank %d (the run was stopped with fewer processes): it goes on "
+                "with rank 0's generators",
+                STATE,
+                distribute.world().rank,
+            )
+            prefix = ""
+        saved = {k.removeprefix(prefix): v for k, v in saved.items() if k.startswith(prefix)}
         if int(saved["epoch"][0]) != epoch:
             log.warning(
                 "backup/%s is from epoch %d, the weights from epoch %d: the resumed run goes on with "

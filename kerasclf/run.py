@@ -15,9 +15,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import distribute
 from kerasclf.config import Config, from_dict, read_yaml
-from kerasclf.data.batching import Batches, token_counts
+from kerasclf.data.batching import Batches, Split, token_counts
 from kerasclf.data.load import encode_texts, load_tokenizer, require_keras_hub
 from kerasclf.run_folder import RunFolder
 from kerasclf.texts import texts_per_input
@@ -29,15 +28,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def predict_probs(model: keras.Model, x: dict[str, np.ndarray], batch_size: int = 64) -> np.ndarray:
-    """Class probabilities, in the order of x. Texts are batched by length (less padding to run)."""
+def predict_probs(
+    model: keras.Model, x: dict[str, np.ndarray], batch_size: int = 64, split: Split | None = None
+) -> np.ndarray:
+    """Class probabilities, in the order of x. Texts are batched by length (less padding to run);
+    `split` pads the batches (training's evaluation on jax: one compiled shape per length)."""
     n = len(next(iter(x.values())))
     if n == 0:
         return np.zeros((0, model.output_shape[-1]))
     order = np.argsort(token_counts(x), kind="stable")
-    batches = Batches(
-        {k: v[order] for k, v in x.items()}, None, batch_size, split=distribute.world().prediction_split()
-    )
+    batches = Batches({k: v[order] for k, v in x.items()}, None, batch_size, split=split or Split())
     logits = np.asarray(model.predict(batches, verbose=0))[:n]  # jax on several devices: padding rows last
     out = np.empty_like(logits, dtype=np.float64)
     out[order] = logits

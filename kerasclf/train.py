@@ -60,8 +60,9 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
     if folder is not None:
         cfg = from_dict(read_yaml(folder.config))
         tokenizers = {i.name: load_tokenizer(i, folder.tokenizer(i.name)) for i in cfg.inputs}
-    world = distribute.start(cfg.train.distribute, cfg.train.batch_size)  # before any tensor exists
+    world = distribute.World()
     try:
+        world = distribute.start(cfg.train.distribute, cfg.train.batch_size)  # before any tensor exists
         return _train_as(world, cfg, tokenizers, folder, output_dir)
     except BaseException as e:
         if distribute.lost_peer(e):
@@ -84,7 +85,7 @@ def _train_as(world, cfg: Config, tokenizers, folder: RunFolder | None, output_d
     with _collected() as early:  # the data lines come before the folder exists: train.log gets them once it does
         if world.engine != "none":
             log.info(distribute.describe(world, cfg.train.batch_size))
-        data = load_data(cfg, tokenizers)
+        data = load_data(cfg, tokenizers, progress=world.main)
     resumed = folder is not None
     if folder is None:
         path = distribute.broadcast(str(_create_folder(cfg, data, output_dir).path) if world.main else None)
@@ -129,9 +130,12 @@ def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> Ru
     t = _build(cfg, data)
     if world.engine == "torch":
         backend_fast.torch_data_parallel(t.fit_model)  # DDP: gradients averaged over the ranks
-    start_epoch, history_rows = resume_point(folder) if resumed else (0, [])
+    # rank 0 reads where the backup stands and trims history.csv; the other ranks are told
+    point = resume_point(folder) if resumed and world.main else (0, [])
+    start_epoch, history_rows = distribute.broadcast(point) if resumed else point
     if resumed:
-        folder.keep_history(history_rows)
+        if world.main:
+            folder.keep_history(history_rows)
         t.train_batches.set_epoch(start_epoch)
         log.info("resuming %s at epoch %d of %d", folder.path, start_epoch + 1, cfg.train.epochs)
     t.model.summary(print_fn=lambda line, *a, **k: log.info(line), expand_nested=len(cfg.inputs) > 1)
@@ -165,7 +169,7 @@ def _build(cfg: Config, data: Data) -> _Trainable:
     tc = cfg.train
     # data.train's batches, each shared out over the ranks in data-parallel training (one part otherwise)
     lengths = token_counts(data.arrays["train"])
-    split = distribute.world().split()
+    split = distribute.world().split(tc.batch_size)
     if not cached:
         batches = Batches(data.arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
                           seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
@@ -187,10 +191,10 @@ def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows
     keras.utils.set_random_seed(cfg.train.seed)
     world, labels = distribute.world(), data.raw.validation.labels
     callbacks = training_callbacks(cfg, folder, history_rows, world.main)
-    validation = Batches(t.arrays["validation"], labels, cfg.train.batch_size, split=world.split())
-    if world.engine == "jax":  # validation from predictions, padding dropped (see PredictedValidation)
+    validation = Batches(t.arrays["validation"], labels, cfg.train.batch_size, split=world.split(cfg.train.batch_size))
+    if validation.split.pad_to > 1:  # jax: validation from predictions, padding dropped
+        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, validation.split))
         validation = None
-        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, cfg.train.batch_size))
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
     t.fit_model.fit(
@@ -223,7 +227,8 @@ def _evaluate(cfg: Config, data: Data, folder: RunFolder, fit_model: keras.Model
     """Metrics of validation and test (and predictions.csv for test)."""
     metrics = {}
     for split in ("validation", "test"):
-        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size)
+        padded = distribute.world().prediction_split(cfg.train.batch_size)
+        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size, padded)
         metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
         if split == "test":
             folder.write_predictions(data.raw.test, data.class_names, probs)

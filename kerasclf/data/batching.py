@@ -7,11 +7,14 @@ shuffled within chunks of 50 batches sorted by length, then the batches themselv
 How far a batch is cut depends on the backend. torch runs each shape eagerly: the length is rounded
 up to a multiple of 16. jax compiles one XLA program per input shape, so there the length is
 rounded up to the next of a few fixed lengths (`fixed_lengths`: powers of two from 32, then the
-input's max_length), and the compiled step is reused. TensorFlow keeps the whole max_length.
+input's max_length; of those, only the ones that hold at least a quarter of the texts, `used_lengths`:
+each costs a compilation, a second or more on a CPU), and the compiled step is reused; every batch
+is padded there to the whole batch size (`Split`), so the last, smaller batch compiles no step of
+its own. TensorFlow keeps the whole max_length.
 
 In data-parallel training (kerasclf/distribute.py) each batch is `train.batch_size` texts in all,
-shared out by a `Split`: on jax it is padded with rows of weight 0 to a multiple of the devices
-(each takes an equal slice), and under torchrun each rank reads its own part. Every rank of a step
+shared out by a `Split`: on jax (padded to the whole batch, as in one process) each device takes an
+equal slice, and under torchrun each rank reads its own part. Every rank of a step
 sees the same length (the whole batch's), and the rows are weighted so that the gradient the ranks
 average is the one of the whole batch's mean loss.
 """
@@ -27,6 +30,7 @@ from kerasclf import keys
 
 ROUND = 16  # lengths are rounded up to a multiple of this: fewer distinct shapes for the CPU kernels to plan
 SMALLEST = 32  # the shortest of the fixed lengths (jax)
+MIN_SHARE = 0.25  # a fixed length is used when at least this share of the texts would be cut to it
 
 
 def fixed_lengths(max_length: int, smallest: int = SMALLEST) -> list[int]:
@@ -39,15 +43,29 @@ def fixed_lengths(max_length: int, smallest: int = SMALLEST) -> list[int]:
     return [*out, max_length]
 
 
+def used_lengths(ids: np.ndarray, min_share: float = MIN_SHARE) -> list[int]:
+    """The fixed lengths worth a compiled step for these rows (n, max_length): each of
+    `fixed_lengths(max_length)` that at least `min_share` of the rows would be cut to (a length
+    left out sends its rows to the next one kept), and max_length always."""
+    nonzero = ids != 0
+    lengths = np.where(nonzero.any(axis=1), ids.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    kept, below = [], 0
+    for n in fixed_lengths(ids.shape[1])[:-1]:
+        if len(lengths) and ((lengths > below) & (lengths <= n)).mean() >= min_share:
+            kept.append(n)
+            below = n
+    return [*kept, ids.shape[1]]
+
+
 def token_counts(x: dict[str, np.ndarray]) -> np.ndarray:
     """Real (non-padding) tokens per row, summed over the inputs' token-id arrays (not segments or features)."""
     ids = [a for k, a in x.items() if not keys.is_companion(k) and np.issubdtype(a.dtype, np.integer)]
     return sum((a != 0).sum(axis=1) for a in ids) if ids else np.zeros(len(next(iter(x.values()))), dtype=int)
 
 
-def trim(x: dict[str, np.ndarray], fixed: bool = False) -> dict[str, np.ndarray]:
+def trim(x: dict[str, np.ndarray], fixed: bool = False, allowed: dict[str, list[int]] | None = None):
     """Cut each input's columns past its longest non-padding token, rounded up to a multiple of ROUND,
-    or with `fixed` to the next of `fixed_lengths(max_length)`."""
+    or with `fixed` to the next of `allowed[name]` (default `fixed_lengths(max_length)`)."""
     out, lengths = {}, {}
     for name, ids in x.items():
         if keys.is_companion(name) or not np.issubdtype(ids.dtype, np.integer):
@@ -55,7 +73,8 @@ def trim(x: dict[str, np.ndarray], fixed: bool = False) -> dict[str, np.ndarray]
         nonzero = ids.any(axis=0)
         length = int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
         if fixed:
-            lengths[name] = next(n for n in fixed_lengths(ids.shape[1]) if n >= length)
+            choices = (allowed or {}).get(name) or fixed_lengths(ids.shape[1])
+            lengths[name] = next(n for n in choices if n >= length)
         else:
             lengths[name] = min(ids.shape[1], -(-length // ROUND) * ROUND)
         out[name] = ids[:, : lengths[name]]
@@ -108,6 +127,12 @@ class Batches(keras.utils.PyDataset):
         # bucketing sorts by the number of real tokens (pass `lengths` when x holds other arrays)
         self._lengths = lengths if lengths is not None else token_counts(x)
         self._order = self._make_order()
+        # jax: the fixed lengths these rows use enough to be worth compiling a step for
+        self._allowed = None
+        if keras.backend.backend() == "jax":
+            self._allowed = {
+                k: used_lengths(v) for k, v in x.items() if v.ndim == 2 and np.issubdtype(v.dtype, np.integer)
+            }
 
     def _make_order(self) -> list[np.ndarray]:
         idx = np.arange(self.n)
@@ -150,7 +175,7 @@ class Batches(keras.utils.PyDataset):
         x = {k: v[sel] for k, v in self.x.items()}
         backend = keras.backend.backend()
         if backend != "tensorflow":  # a traced TF step wants one shape, not one per length
-            x = trim(x, fixed=backend == "jax")  # jax compiles a program per shape: a few fixed lengths
+            x = trim(x, fixed=backend == "jax", allowed=self._allowed)  # jax compiles a program per shape
         if not self.split.active:
             return (x,) if self.y is None else (x, self.y[sel])
         return self._part(x, sel, n)
