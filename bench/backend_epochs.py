@@ -6,7 +6,9 @@
 Runs `python -m kerasclf.train` (the default config on the shipped sample, early stopping off so
 every epoch runs) in a fresh process per source tree, reads the epoch lines of its train.log, and
 appends the first epoch's seconds, the median of the later ones, their ratio and the whole
-process's wall time to bench/RESULTS.md.
+process's wall time to bench/RESULTS.md. Each source runs twice with one fresh cache folder
+($KERASCLF_CACHE): cold (jax compiles every step) and warm (jax's persistent compilation cache,
+kerasclf/device.py, holds them from the first run).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, command, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTION = "Backends: the default run's epochs, the first apart (issue 16)"
-COLUMNS = ["date", "backend", "source", "first epoch s", "later epochs s (median)", "ratio", "whole run s", "test acc",
-           "machine", "command"]  # fmt: skip
+SECTION = "Backends: the default run's epochs, the first apart, cold and warm caches (issue 16)"
+COLUMNS = ["date", "backend", "source", "cache", "first epoch s", "later epochs s (median)", "ratio", "whole run s",
+           "test acc", "machine", "command"]  # fmt: skip
 
 
-def run(source: Path, backend: str) -> dict:
+def run(source: Path, backend: str, cache: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(source)}
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(source), "KERASCLF_CACHE": cache}
+        env.pop("JAX_COMPILATION_CACHE_DIR", None)
         args = [sys.executable, "-m", "kerasclf.train", "--output-dir", out, "--set", "train.early_stopping=null"]
         start = time.perf_counter()
         r = subprocess.run(args, cwd=source, env=env, capture_output=True, text=True)
@@ -58,12 +61,11 @@ def main() -> int:
     where = machine()
     for source in [Path(s) for s in (args.source or [str(ROOT)])]:
         label = subprocess.run(["git", "log", "-1", "--format=%h"], cwd=source, capture_output=True, text=True).stdout
-        m = run(source, args.backend)
-        print(
-            f"{args.backend} {label.strip()}: first {m['first']:.1f} s, later {m['later']:.1f} s, "
-            f"whole {m['wall']:.0f} s"
-        )
-        append(SECTION, COLUMNS, [date.today().isoformat(), args.backend, label.strip() or str(source),
+        with tempfile.TemporaryDirectory() as cache:
+            for state in ("cold", "warm"):
+                m = run(source, args.backend, cache)
+                print(f"{args.backend} {label.strip()} {state}: first {m['first']:.1f} s, later {m['later']:.1f} s")
+                append(SECTION, COLUMNS, [date.today().isoformat(), args.backend, label.strip() or str(source), state,
                                   f"{m['first']:.1f}", f"{m['later']:.2f}", f"{m['first'] / m['later']:.1f}x",
                                   f"{m['wall']:.0f}", m["accuracy"], where, command()])  # fmt: skip
     return 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasclf.data.batching import Batches, Split, fixed_lengths, trim
+from kerasclf.data.batching import Batches, Split, fixed_lengths, trim, used_lengths
 
 
 def test_fixed_lengths_are_powers_of_two_then_max_length():
@@ -87,3 +87,15 @@ def test_jax_padding_rows_weigh_nothing_and_keep_the_mean():
         assert (w[real] * y[real]).sum() / len(y) == pytest.approx(y[real].mean())  # Keras' mean over 8 rows
     (val,) = _sharded(15, 8, 1, pad_to=4, train_weights=False)
     assert sorted(float(val[i][2].sum()) for i in range(2)) == [7.0, 8.0]
+
+
+def test_used_lengths_keep_a_fixed_length_only_where_a_quarter_of_the_texts_fall():
+    ids = np.zeros((8, 600), dtype=np.int32)
+    for row, n in enumerate([20, 30, 40, 100, 300, 590, 600, 600]):
+        ids[row, :n] = 7
+    # (0, 32]: 2 of 8, kept; (32, 64]: 1 of 8, joins 128's: (32, 128] 2 of 8, kept; 256 and 512: to 600
+    assert used_lengths(ids) == [32, 128, 600]
+    assert used_lengths(ids, min_share=0.1) == [32, 64, 128, 512, 600]
+    assert used_lengths(np.zeros((0, 64), dtype=np.int32)) == [64]
+    cut = trim({"review": ids[3:4]}, fixed=True, allowed={"review": used_lengths(ids)})
+    assert cut["review"].shape[1] == 128

@@ -207,3 +207,24 @@ def test_torchrun_without_data_parallel_is_refused(tmp_path):
         in (r.stderr)
     )
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_jax_across_hosts_is_refused_with_one_line(tmp_path):
+    """Not implemented yet (the final evaluation and the feature cache run on rank 0 alone)."""
+    pytest.importorskip("jax")
+    env = _env(KERAS_BACKEND="jax", KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID="0")
+    args = [
+        sys.executable,
+        "-m",
+        "kerasclf.train",
+        "--output-dir",
+        str(tmp_path),
+        "--set",
+        "train.distribute=data_parallel",
+    ]
+    r = _run(args, env=env)
+    assert r.returncode == 2
+    assert (
+        r.stderr.strip().splitlines()[-1].startswith("error: train.distribute: data_parallel on jax uses the devices")
+    )
+    assert not any(tmp_path.iterdir())
