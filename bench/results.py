@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import shlex
@@ -20,10 +21,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import keras
-    import torch
-
-    import kerasclf  # noqa: F401 - sets KERAS_BACKEND=torch unless the caller chose one
+    # kerasclf before Keras: it sets KERAS_BACKEND=torch unless the caller chose one (Keras alone picks TF)
+    kerasclf = importlib.import_module("kerasclf")
+    keras, torch = importlib.import_module("keras"), importlib.import_module("torch")
+    del kerasclf
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU {cpu}, {os.cpu_count()} cores"
     return f"{dev}; torch {torch.__version__}, keras {keras.__version__}, backend {keras.backend.backend()}"
