@@ -170,16 +170,14 @@ def _build(cfg: Config, data: Data) -> _Trainable:
     # data.train's batches, each shared out over the ranks in data-parallel training (one part otherwise)
     lengths = token_counts(data.arrays["train"])
     split = distribute.world().split(tc.batch_size)
-    if not cached:
-        batches = Batches(data.arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
-                          seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
-        return _Trainable(model, model, data.arrays, batches, [])
-    arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, tc.batch_size) for s in SPLITS}
-    core = compile_model(model.get_layer("core"), tc, data.num_classes, len(data.train))
+    arrays, fit_model = data.arrays, model
+    if cached:
+        arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, tc.batch_size) for s in SPLITS}
+        fit_model = compile_model(model.get_layer("core"), tc, data.num_classes, len(data.train))
+        log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
     batches = Batches(arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
                       seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
-    log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
-    return _Trainable(model, core, arrays, batches, cached)
+    return _Trainable(model, fit_model, arrays, batches, cached)
 
 
 def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows: list[dict]) -> float:
@@ -312,7 +310,7 @@ def main(argv=None) -> int:
         run_dir = train(cfg, args.output_dir, resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    if distribute.torchrun_size() == 1 or int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 prints the folder, once
         print(run_dir)
     return 0
 
