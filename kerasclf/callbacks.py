@@ -9,6 +9,7 @@ import time
 import keras
 import numpy as np
 
+from kerasclf import distribute
 from kerasclf.config import Config
 from kerasclf.data.batching import Split
 from kerasclf.metrics import classification_metrics
@@ -62,6 +63,7 @@ class PredictedValidation(keras.callbacks.Callback):
     (padding included); prediction drops them, so these are the figures of unpadded batches."""
 
     def __init__(self, x: dict, labels, class_names: list[str], split: Split):
+        """`split` pads the prediction batches (no ranks: every process predicts every row)."""
         super().__init__()
         self.x, self.labels, self.class_names, self.split = x, np.asarray(labels), class_names, split
 
@@ -72,14 +74,38 @@ class PredictedValidation(keras.callbacks.Callback):
             swap.set_model(self.model)
             swap.on_test_begin()
         try:
-            probs = predict_probs(self.model, self.x, self.split.pad_to, self.split)
+            with distribute.on_this_process(self.model) as model:  # jax across hosts: a local copy
+                probs = predict_probs(model, self.x, self.split.pad_to, self.split)
         finally:
             if swap is not None:
                 swap.on_test_end()
         m = classification_metrics(self.labels, probs, self.class_names)
         loss = -np.log(np.maximum(probs[np.arange(len(self.labels)), self.labels], 1e-300)).mean()
-        (logs if logs is not None else {}).update(val_loss=float(loss), val_accuracy=m["accuracy"],
-                                                   val_f1_macro=m["f1_macro"])  # fmt: skip
+        values = dict(val_loss=float(loss), val_accuracy=m["accuracy"], val_f1_macro=m["f1_macro"])
+        # jax across hosts: every process predicts the same rows; rank 0's figures, so that early
+        # stopping and the best epoch agree on every host even where their floats round differently
+        (logs if logs is not None else {}).update(distribute.broadcast(values))
+
+
+class _Alone:
+    """For the callbacks that rank 0 alone runs to save weights: they save with the distribution unset
+    (distribute.alone: jax across processes)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        with distribute.alone():
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with distribute.alone():
+            super().on_epoch_end(epoch, logs)
+
+
+class Backup(_Alone, keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (rank 0's)."""
+
+
+class Checkpoint(_Alone, keras.callbacks.ModelCheckpoint):
+    """Keras' ModelCheckpoint (rank 0's)."""
 
 
 class RestoreOnly(keras.callbacks.BackupAndRestore):
@@ -109,7 +135,7 @@ def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dic
     # the backup keeps the raw weights to resume from; then (with train.ema) the averaged weights are
     # swapped in for the checkpoint of the best epoch; the random state is saved after EarlyStopping
     # has counted this epoch, and the epoch's log line comes last, when its backup is whole
-    checkpoint = keras.callbacks.ModelCheckpoint(
+    checkpoint = Checkpoint(
         str(folder.best_weights),
         monitor=monitor,
         mode=mode,
@@ -120,7 +146,7 @@ def training_callbacks(cfg: Config, folder: RunFolder, resumed_history: list[dic
     return [
         keras.callbacks.TerminateOnNaN(),
         *([HistoryCSV(str(folder.history), append=True)] if main else []),
-        (keras.callbacks.BackupAndRestore if main else RestoreOnly)(str(folder.backup)),
+        (Backup if main else RestoreOnly)(str(folder.backup)),
         *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.train.ema else []),
         *([checkpoint] if main else []),
         *([stopping] if stopping else []),

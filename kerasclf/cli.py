@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 
 from kerasclf.errors import PeerLost, UserError
@@ -43,6 +44,10 @@ def entry_point(main):
             return 2
         except PeerLost as e:
             print(f"error: {e}", file=sys.stderr)
-            return 1
+            # no exit handlers: jax's would wait at its shutdown barrier for the lost process (and
+            # then abort with a stack trace); torch's process group is gone with its peer anyway
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
 
     return wrapper

@@ -4,9 +4,15 @@
   process is one rank of a `torch.distributed` group (NCCL on GPUs, gloo on CPU), each on its own
   GPU (`LOCAL_RANK`, chosen before Keras creates a tensor: kerasclf/device.py), and the model trains through torch's
   DistributedDataParallel, whose hooks all-reduce the gradients (backend_fast.torch_data_parallel).
-- **jax**: `keras.distribution.DataParallel` over every device of one host. Several jax processes
-  (hosts) are refused for now: the run folder, the final evaluation and the feature cache would
-  need every process to take part in each computation (see docs/scaling.md).
+- **jax**: `keras.distribution.DataParallel` over every device of one host, or across hosts: one
+  process per host, joined by `keras.distribution.initialize()` (which calls
+  `jax.distributed.initialize`) from the `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+  `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID` variables. Each process
+  then feeds its part of every batch (the dataset is sharded here, so Keras' auto-sharding, which
+  wants a tf.data pipeline, is off). The model's weights are then arrays over the devices of every
+  process; what a computation over them returns lives on all of them, so predictions that one
+  process makes alone (validation each epoch, frozen features, the final evaluation) run on a copy
+  of the model on its own devices (`on_this_process`).
 
 What kerasclf adds is the bookkeeping of a run: which rank reads which rows (`Split`, in
 data/batching.py: the global batch is `train.batch_size`, each rank one part of it), one writer of
@@ -17,13 +23,17 @@ stopping stops them together), and the final evaluation on rank 0 over every row
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import pickle
 import re
+import weakref
 from datetime import timedelta
 
 import keras
+import numpy as np
 
 from kerasclf.data.batching import Split
 from kerasclf.errors import UserError
@@ -48,6 +58,11 @@ class World:
     def main(self) -> bool:
         """The process that writes the run folder, the log and the progress bar."""
         return self.rank == 0
+
+    @property
+    def jax_processes(self) -> bool:
+        """jax across processes (hosts): the weights live on the devices of all of them."""
+        return self.engine == "jax" and self.size > 1
 
     def split(self, batch_size: int) -> Split:
         """How `fit`'s batches are shared: one part per process. On jax, which compiles a step per
@@ -149,17 +164,49 @@ def _start_torch() -> World:
 def _start_jax() -> World:
     import jax
 
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
-        raise UserError(
-            "train.distribute: data_parallel on jax uses the devices of one host; several jax processes "
-            "(KERAS_DISTRIBUTION_* set) are not supported yet: use torchrun across hosts"
-        )
-    devices = keras.distribution.list_devices()
+    if jax_processes() > 1:
+        _join_jax_processes()
+    devices = keras.distribution.list_devices()  # every process's devices
     if len(devices) == 1:
         log.info("train.distribute: data_parallel on one device (jax sees only %s)", devices[0])
         return World()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    # each process feeds its own part of every batch (Split), so Keras' auto-sharding (tf.data only) is off
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     return World("jax", jax.process_index(), jax.process_count(), jax.local_device_count())
+
+
+JAX_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+def jax_processes() -> int:
+    """The number of jax processes KERAS_DISTRIBUTION_* asks for (1 when none is set)."""
+    if not any(os.environ.get(k) for k in JAX_ENV):
+        return 1
+    missing = [k for k in JAX_ENV if not os.environ.get(k)]
+    if missing:
+        raise UserError(f"{missing[0]}: not set; jax across processes needs all of {', '.join(JAX_ENV)}")
+    values = {k: os.environ[k] for k in JAX_ENV[1:]}
+    if not all(v.isdigit() for v in values.values()) or int(values[JAX_ENV[2]]) >= int(values[JAX_ENV[1]]):
+        raise UserError(
+            f"{JAX_ENV[1]}={values[JAX_ENV[1]]}, {JAX_ENV[2]}={values[JAX_ENV[2]]}: expected a number of "
+            "processes and this process's index below it"
+        )
+    return int(values[JAX_ENV[1]])
+
+
+def _join_jax_processes() -> None:
+    """keras.distribution.initialize() (jax.distributed.initialize, from KERAS_DISTRIBUTION_*), once."""
+    import jax
+
+    if jax.distributed.is_initialized():  # (jax.process_count() would start the XLA backend: too early)
+        return
+    try:
+        keras.distribution.initialize()
+    except Exception as e:  # the coordinator unreachable, a port taken: one line, not jax's traceback
+        raise UserError(
+            f"{JAX_ENV[0]}={os.environ[JAX_ENV[0]]}: could not join the jax processes ({peer_error(e)})"
+        ) from None
+    _join_jax_processes.done = True
 
 
 def stop() -> None:
@@ -178,6 +225,8 @@ def stop() -> None:
 # ---------------------------------------------------------------- what the ranks share (torch)
 def broadcast(value):
     """Rank 0's `value` (any picklable object), on every rank."""
+    if _world.jax_processes:
+        return _jax_gather(value)[0]
     if _world.engine != "torch":
         return value
     import torch.distributed as dist
@@ -189,6 +238,8 @@ def broadcast(value):
 
 def gather(value) -> list:
     """Every rank's `value`, in rank order, on every rank."""
+    if _world.jax_processes:
+        return _jax_gather(value)
     if _world.engine != "torch":
         return [value]
     import torch.distributed as dist
@@ -198,9 +249,57 @@ def gather(value) -> list:
     return out
 
 
+def _jax_gather(value) -> list:
+    """Every jax process's `value`: pickled, padded to the longest, all-gathered by jax (process_allgather)."""
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(pickle.dumps(value), dtype=np.uint8)
+    sizes = np.asarray(multihost_utils.process_allgather(np.array([len(data)], dtype=np.int64))).reshape(-1)
+    buffer = np.zeros(int(sizes.max()), dtype=np.uint8)
+    buffer[: len(data)] = data
+    rows = np.asarray(multihost_utils.process_allgather(buffer)).reshape(len(sizes), -1)
+    return [pickle.loads(rows[i, : sizes[i]].tobytes()) for i in range(len(sizes))]
+
+
+@contextlib.contextmanager
+def alone():
+    """jax across processes: the distribution unset for the while, so that what one process does alone
+    (rank 0 saving weights: Keras' saving builds a reference optimizer, whose variable would otherwise
+    be put on every process's devices, a collective that the other processes never join) stays on its
+    own devices. Elsewhere nothing changes."""
+    if not _world.jax_processes:
+        yield
+        return
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(distribution)
+
+
+@contextlib.contextmanager
+def on_this_process(model: keras.Model):
+    """The model to predict with in this process alone. jax across processes: a copy on this process's
+    own devices (built with the distribution unset, the weights copied: every process holds all of
+    them), used while the distribution is unset; elsewhere the model itself."""
+    if not _world.jax_processes:
+        yield model
+        return
+    with alone():
+        copy = _copies.get(model)
+        if copy is None:
+            copy = _copies[model] = keras.Model.from_config(model.get_config())
+        copy.set_weights(model.get_weights())  # the weights are replicated: each process reads its own copy
+        yield copy
+
+
+_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def computed_once(compute):
     """`compute()` run on rank 0 alone and its result broadcast (frozen features: once, not once per rank)."""
-    if _world.engine != "torch":
+    if _world.engine == "none" or (_world.engine == "jax" and not _world.jax_processes):
         return compute()
     result, error = None, None
     if _world.main:
@@ -217,14 +316,18 @@ def computed_once(compute):
 def peer_error(error: BaseException) -> str:
     """The gist of a collective's error: gloo's and NCCL's start with a source location."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    first = re.sub(r"^(UNKNOWN|INTERNAL): ", "", first)  # jax's status code
     return re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0][:200]
 
 
 def lost_peer(error: BaseException) -> bool:
     """An error raised because another process of the group stopped (killed, crashed, timed out)."""
+    closed = ("Connection closed", "Connection reset", "Broken pipe", "Connection refused")
+    if _world.jax_processes:  # jax's CPU collectives run on gloo too (raised as JaxRuntimeError or, from
+        # the equality check of a device_put, ValueError)
+        return isinstance(error, Exception) and "Gloo" in str(error) and any(s in str(error) for s in closed)
     if _world.engine != "torch":
         return False
     import torch.distributed as dist
 
-    closed = ("Connection closed", "Connection reset", "Broken pipe", "Connection refused")
     return isinstance(error, (dist.DistNetworkError, RuntimeError)) and any(s in str(error) for s in closed)

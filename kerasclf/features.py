@@ -85,9 +85,9 @@ def _read_or_compute(model, inp: InputConfig, ids, segments, split: str, batch_s
     log.info("%s: computing %s features of %d texts with the frozen backbone", inp.name, split, len(ids))
     start = time.perf_counter()
     x = {inp.name: ids[order], keys.segments(inp.name): segments[order]}
-    out = branch.predict(
-        Batches(x, None, batch_size, split=distribute.world().prediction_split(batch_size)), verbose=progress.verbose()
-    )
+    batches = Batches(x, None, batch_size, split=distribute.world().prediction_split(batch_size))
+    with distribute.on_this_process(branch) as backbone:  # jax across hosts: rank 0 computes alone
+        out = backbone.predict(batches, verbose=progress.verbose())
     features = np.empty((len(ids), out.shape[-1]), dtype=np.float32)
     features[order] = np.asarray(out, dtype=np.float32)[: len(ids)]  # jax on several devices: padding rows last
     log.info("%s: %s features in %.1f s", inp.name, split, time.perf_counter() - start)

@@ -63,7 +63,10 @@ def train(cfg: Config, output_dir: str | Path = "runs", resume: str | Path | Non
     world = distribute.World()
     try:
         world = distribute.start(cfg.train.distribute, cfg.train.batch_size)  # before any tensor exists
-        return _train_as(world, cfg, tokenizers, folder, output_dir)
+        path = _train_as(world, cfg, tokenizers, folder, output_dir)
+        # jax across hosts: the other processes wait for rank 0's evaluation (they would otherwise
+        # leave jax's coordination service, which rank 0 hosts, while it still works)
+        return Path(distribute.broadcast(str(path))) if world.jax_processes else path
     except BaseException as e:
         if distribute.lost_peer(e):
             raise PeerLost(
@@ -143,9 +146,19 @@ def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> Ru
     seconds = _fit(cfg, data, folder, t, history_rows)
     if not world.main:
         return folder  # rank 0 evaluates every row once, writes the report and the model
+    # jax across hosts: rank 0 goes on alone, with a copy of the model on its own devices
+    with distribute.on_this_process(t.model) as model:
+        fit_model = t.fit_model if model is t.model else (model.get_layer("core") if t.cached else model)
+        return _conclude(cfg, data, folder, (model, fit_model), t, (seconds, start_epoch))
+
+
+def _conclude(cfg, data: Data, folder: RunFolder, models: tuple, t: _Trainable, timing: tuple) -> RunFolder:
+    """Rank 0, after fit: the best epoch's weights, the evaluation, the report, the served model.
+    `models`: (the whole model, the one fit trained); `timing`: (fit's seconds, the epoch it started at)."""
+    (model, fit_model), (seconds, start_epoch) = models, timing
     history = plots.read_history(folder.history)
-    best_epoch = _restore_best(cfg, folder, t.fit_model, history)
-    metrics = _evaluate(cfg, data, folder, t.fit_model, t.arrays)
+    best_epoch = _restore_best(cfg, folder, fit_model, history)
+    metrics = _evaluate(cfg, data, folder, fit_model, t.arrays)
     epochs_run = len(history.get("epoch", []))
     metrics.update(
         best_epoch=best_epoch,
@@ -158,7 +171,7 @@ def _train_into(cfg: Config, data: Data, folder: RunFolder, resumed: bool) -> Ru
     _report(folder, metrics, history, data.class_names)
     # the served model: the same layers and weights without the optimizer's state (two moments per weight:
     # 2/3 of the file for models with large embedding tables; resuming reads backup/, not this file)
-    keras.Model(t.model.input, t.model.output, name=t.model.name).save(folder.model)
+    keras.Model(model.input, model.output, name=model.name).save(folder.model)
     return folder.finish()
 
 
@@ -191,7 +204,8 @@ def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows
     callbacks = training_callbacks(cfg, folder, history_rows, world.main)
     validation = Batches(t.arrays["validation"], labels, cfg.train.batch_size, split=world.split(cfg.train.batch_size))
     if validation.split.pad_to > 1:  # jax: validation from predictions, padding dropped
-        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, validation.split))
+        padded = world.prediction_split(cfg.train.batch_size)
+        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, padded))
         validation = None
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
@@ -310,7 +324,8 @@ def main(argv=None) -> int:
         run_dir = train(cfg, args.output_dir, resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 prints the folder, once
+    rank = os.environ.get("RANK", os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0"))
+    if rank == "0":  # torchrun or jax across hosts: rank 0 prints the folder, once
         print(run_dir)
     return 0
 

@@ -91,22 +91,64 @@ def test_two_torch_ranks_train_the_weights_one_process_trains(one_process, tmp_p
     _assert_same_training(one_process, folders[0])
 
 
-def test_jax_data_parallel_over_two_devices_trains_the_weights_one_device_trains(tmp_path):
+JAX = dict(KERAS_BACKEND="jax")
+
+
+def _jax_processes(args: list[str], port: int) -> list[subprocess.Popen]:
+    """Two jax processes on this host, one device each, joined as two hosts would be (keras.distribution.initialize)."""
+    env = dict(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}", KERAS_DISTRIBUTION_NUM_PROCESSES="2")
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "kerasclf.train", *args],
+            cwd=ROOT,
+            env=_env(**JAX, **env, KERAS_DISTRIBUTION_PROCESS_ID=str(r)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for r in (0, 1)
+    ]
+
+
+def _finished(procs) -> list[tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each process, once all have ended."""
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
+        return [(p.returncode, *o) for p, o in zip(procs, outputs)]
+    finally:
+        for p in procs:
+            p.kill()
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jax_one_process(tmp_path_factory) -> Path:
+    pytest.importorskip("jax")
+    out = tmp_path_factory.mktemp("jax_one")
+    r = _run([sys.executable, "-m", "kerasclf.train", "--output-dir", str(out), *_sets(EXACT)], env=_env(**JAX))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return Path(r.stdout.strip().splitlines()[-1])
+
+
+def test_jax_data_parallel_over_two_devices_trains_the_weights_one_device_trains(jax_one_process, tmp_path):
     """keras.distribution.DataParallel on two host devices; the 6-text last batch splits 3 and 3, and
     a 390-text split into 351/39 leaves validation batches that need a padding row (weight 0)."""
-    pytest.importorskip("jax")
-    env = _env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    runs = {}
-    for mode in ("none", "data_parallel"):
-        args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(tmp_path / mode)]
-        r = _run([*args, *_sets([*EXACT, f"train.distribute={mode}"])], env=env)
-        assert r.returncode == 0, r.stderr[-3000:]
-        runs[mode] = r.stdout.strip().splitlines()[-1]
+    env = _env(**JAX, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    args = [sys.executable, "-m", "kerasclf.train", "--output-dir", str(tmp_path)]
+    r = _run([*args, *_sets([*EXACT, "train.distribute=data_parallel"])], env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert "data parallel (jax): 1 process(es) x 2 device(s)" in r.stderr
     # Keras' (unweighted) training metrics count the padding row of the one train batch that needs one
     # (351 texts: the last batch has 31): up to one text in 351 of accuracy; the loss, the weights and
     # the validation metrics are exact
-    _assert_same_training(runs["none"], runs["data_parallel"], train_metrics_atol=1 / 351)
+    _assert_same_training(jax_one_process, r.stdout.strip().splitlines()[-1], train_metrics_atol=1 / 351)
 
 
 def _rank_pid(rank: int) -> int | None:
@@ -209,22 +251,73 @@ def test_torchrun_without_data_parallel_is_refused(tmp_path):
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
-def test_jax_across_hosts_is_refused_with_one_line(tmp_path):
-    """Not implemented yet (the final evaluation and the feature cache run on rank 0 alone)."""
+def test_two_jax_processes_train_the_weights_one_process_trains(jax_one_process, tmp_path):
+    """Two hosts' worth of jax: keras.distribution.initialize from KERAS_DISTRIBUTION_*, each process
+    feeding its part of each batch; rank 0 alone writes, validates on a copy on its own devices."""
+    args = ["--output-dir", str(tmp_path), *_sets([*EXACT, "train.distribute=data_parallel"])]
+    done = _finished(_jax_processes(args, _port()))
+    assert [rc for rc, _, _ in done] == [0, 0], done[0][2][-3000:] + done[1][2][-3000:]
+    folders = list(tmp_path.iterdir())
+    assert len(folders) == 1 and (folders[0] / "model.keras").is_file()
+    assert done[0][1].strip().splitlines()[-1] == str(folders[0]) and str(folders[0]) not in done[1][1]
+    log = (folders[0] / "train.log").read_text()
+    assert log.count("epoch 1/2:") == 1 and "data parallel (jax): 2 process(es) x 1 device(s)" in log
+    _assert_same_training(jax_one_process, folders[0], train_metrics_atol=1 / 351)
+
+
+def _kill_process_when_logged(procs, out: Path, line: str) -> Path:
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and procs[0].poll() is None:
+        logs = list(out.glob("*.incomplete/train.log"))
+        if logs and line in logs[0].read_text():
+            procs[1].kill()
+            return logs[0].parent
+        time.sleep(0.05)
+    pytest.fail(f"the run ended or stalled before {line!r} was logged")
+
+
+def test_a_killed_jax_process_ends_the_other_with_one_line_and_the_run_resumes(tmp_path):
+    """gloo (jax's CPU collectives) sees the closed connection at once; the survivor does not wait
+    at jax's shutdown barrier for the dead process. --resume on both gives the uninterrupted history."""
     pytest.importorskip("jax")
-    env = _env(KERAS_BACKEND="jax", KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID="0")
+    over = [*RESUMABLE, "train.epochs=4"]
+    whole = _finished(_jax_processes(["--output-dir", str(tmp_path / "whole"), *_sets(over)], _port()))
+    assert [rc for rc, _, _ in whole] == [0, 0], whole[0][2][-3000:]
+    out = tmp_path / "killed"
+    procs = _jax_processes(["--output-dir", str(out), *_sets(over)], _port())
+    try:
+        run_dir = _kill_process_when_logged(procs, out, "epoch 2/4:")
+        killed_at = time.time()
+        _, err = procs[0].communicate(timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+    assert procs[0].returncode == 1 and time.time() - killed_at < 60, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: rank 0: another process of this run stopped (Gloo"), last
+    assert "Traceback" not in err and "Check failure" not in err
+    resumed = _finished(_jax_processes(["--resume", str(run_dir)], _port()))
+    assert [rc for rc, _, _ in resumed] == [0, 0], resumed[0][2][-3000:]
+    final = run_dir.with_name(run_dir.name.removesuffix(".incomplete"))
+    whole_dir = whole[0][1].strip().splitlines()[-1]
+    assert (final / "history.csv").read_text() == (Path(whole_dir) / "history.csv").read_text()
+
+
+def test_jax_processes_with_a_missing_variable_are_refused_with_one_line(tmp_path):
+    pytest.importorskip("jax")
+    env = _env(**JAX, KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID="0")
     args = [
         sys.executable,
         "-m",
         "kerasclf.train",
         "--output-dir",
         str(tmp_path),
-        "--set",
-        "train.distribute=data_parallel",
+        *_sets(["train.distribute=data_parallel"]),
     ]
     r = _run(args, env=env)
     assert r.returncode == 2
-    assert (
-        r.stderr.strip().splitlines()[-1].startswith("error: train.distribute: data_parallel on jax uses the devices")
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: KERAS_DISTRIBUTION_JOB_ADDRESSES: not set; jax across processes needs all of "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID"
     )
     assert not any(tmp_path.iterdir())
