@@ -206,7 +206,6 @@ def _join_jax_processes() -> None:
         raise UserError(
             f"{JAX_ENV[0]}={os.environ[JAX_ENV[0]]}: could not join the jax processes ({peer_error(e)})"
         ) from None
-    _join_jax_processes.done = True
 
 
 def stop() -> None:
@@ -222,7 +221,7 @@ def stop() -> None:
     _world = World()
 
 
-# ---------------------------------------------------------------- what the ranks share (torch)
+# ---------------------------------------------------------------- what the ranks share (torch, jax across hosts)
 def broadcast(value):
     """Rank 0's `value` (any picklable object), on every rank."""
     if _world.jax_processes:
@@ -299,7 +298,7 @@ _copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def computed_once(compute):
     """`compute()` run on rank 0 alone and its result broadcast (frozen features: once, not once per rank)."""
-    if _world.engine == "none" or (_world.engine == "jax" and not _world.jax_processes):
+    if _world.size == 1:  # one process (jax over the devices of one host included)
         return compute()
     result, error = None, None
     if _world.main:
