@@ -6,7 +6,9 @@ import importlib
 import os
 import platform
 import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -28,6 +30,20 @@ def machine() -> str:
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU {cpu}, {os.cpu_count()} cores"
     return f"{dev}; torch {torch.__version__}, keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def train_cli(config: str, sets: list[str], out: str) -> tuple[Path, float]:
+    """`python -m kerasclf.train --config configs/CONFIG.yaml --output-dir OUT --set ...` in a fresh
+    process from the project root, as a user runs it: (the run folder, the whole process's seconds).
+    A failed run stops the bench with the run's last error line."""
+    root = Path(__file__).resolve().parent.parent
+    args = [sys.executable, "-m", "kerasclf.train", "--config", f"configs/{config}.yaml", "--output-dir", out]
+    args += [a for s in sets for a in ("--set", s)]
+    start = time.perf_counter()
+    r = subprocess.run(args, cwd=root, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{config} {sets}: {(r.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return Path(r.stdout.strip().splitlines()[-1]), time.perf_counter() - start
 
 
 def command() -> str:

@@ -12,7 +12,8 @@ import numpy as np
 from kerasclf import distribute
 from kerasclf.config import Config
 from kerasclf.data.batching import Split
-from kerasclf.metrics import classification_metrics
+from kerasclf.decision_rule import DecisionRule
+from kerasclf.metrics import classification_metrics, multilabel_metrics
 from kerasclf.resume import RandomState
 from kerasclf.run import predict_probs
 from kerasclf.run_folder import RunFolder
@@ -23,7 +24,9 @@ log = logging.getLogger("kerasclf")
 def monitor_mode(cfg: Config) -> tuple[str, str]:
     """(the metric that picks the best epoch, "min" or "max")."""
     es = cfg.train.early_stopping
-    monitor = es.monitor if es else "val_accuracy"
+    monitor = es.monitor if es else "auto"
+    if monitor == "auto":
+        monitor = "val_f1_macro" if cfg.task == "multilabel" else "val_accuracy"
     mode = es.mode if es else "auto"
     if mode == "auto":
         mode = "min" if monitor.endswith("loss") else "max"
@@ -53,19 +56,40 @@ class EpochLog(keras.callbacks.Callback):
         log.info("epoch %d/%d: %s (%.1f s)", epoch + 1, self.epochs, values, seconds)
 
 
+def validation_logs(labels: np.ndarray, probs: np.ndarray, class_names: list[str], multilabel: bool) -> dict:
+    """The val_ metrics of one epoch from the validation split's (uncalibrated) probabilities:
+    multiclass: loss, accuracy, f1_macro, mcc, balanced_accuracy (argmax); multilabel: loss (binary
+    cross-entropy), f1_micro, f1_macro, subset_accuracy, hamming_loss, roc_auc_macro,
+    average_precision_macro (every label at 0.5; the tuned thresholds come after training)."""
+    if multilabel:
+        m = multilabel_metrics(labels, probs, class_names, np.full(len(class_names), 0.5))
+        p = np.clip(probs, 1e-12, 1 - 1e-12)
+        loss = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
+        keys = ("f1_micro", "f1_macro", "subset_accuracy", "hamming_loss", "roc_auc_macro", "average_precision_macro")
+    else:
+        m = classification_metrics(labels, probs, class_names)
+        loss = -np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-300)).mean()
+        keys = ("accuracy", "f1_macro", "mcc", "balanced_accuracy")
+    out = {"val_loss": float(loss)}
+    out.update({f"val_{k}": float("nan") if m.get(k) is None else float(m[k]) for k in keys})
+    return out
+
+
 class PredictedValidation(keras.callbacks.Callback):
-    """val_loss, val_accuracy and val_f1_macro from the model's predictions of the validation split,
+    """The val_ metrics (validation_logs) from the model's predictions of the validation split,
     computed as metrics.json's are, for the first place in the callback list (later callbacks read them).
 
-    For jax, where every batch is padded to the whole batch size (one compiled step, not one more for
-    the last batch; over several devices, an even split): Keras' own
-    validation would run the padding rows, and its loss tracker weighs each batch by all of its rows
-    (padding included); prediction drops them, so these are the figures of unpadded batches."""
+    Used where Keras' own validation would not give them: metrics Keras does not compute each step
+    (mcc, balanced_accuracy, the multilabel ones), and jax, where every batch is padded to the whole
+    batch size (one compiled step, not one more for the last batch; over several devices, an even
+    split): Keras' validation would run the padding rows, and its loss tracker weighs each batch by
+    all of its rows (padding included); prediction drops them, so these are the figures of unpadded batches."""
 
-    def __init__(self, x: dict, labels, class_names: list[str], split: Split):
+    def __init__(self, x: dict, labels, class_names: list[str], split: Split, batch_size: int, multilabel: bool):
         """`split` pads the prediction batches (no ranks: every process predicts every row)."""
         super().__init__()
         self.x, self.labels, self.class_names, self.split = x, np.asarray(labels), class_names, split
+        self.batch_size, self.multilabel = batch_size, multilabel
 
     def on_epoch_end(self, epoch, logs=None):
         # with train.ema, validate the averaged weights, as Keras' validation does under SwapEMAWeights
@@ -75,13 +99,12 @@ class PredictedValidation(keras.callbacks.Callback):
             swap.on_test_begin()
         try:
             with distribute.on_this_process(self.model) as model:  # jax across hosts: a local copy
-                probs = predict_probs(model, self.x, self.split.pad_to, self.split)
+                rule = DecisionRule("multilabel" if self.multilabel else "multiclass")
+                probs = predict_probs(model, self.x, self.batch_size, self.split, rule)
         finally:
             if swap is not None:
                 swap.on_test_end()
-        m = classification_metrics(self.labels, probs, self.class_names)
-        loss = -np.log(np.maximum(probs[np.arange(len(self.labels)), self.labels], 1e-300)).mean()
-        values = dict(val_loss=float(loss), val_accuracy=m["accuracy"], val_f1_macro=m["f1_macro"])
+        values = validation_logs(self.labels, probs, self.class_names, self.multilabel)
         # jax across hosts: every process predicts the same rows; rank 0's figures, so that early
         # stopping and the best epoch agree on every host even where their floats round differently
         (logs if logs is not None else {}).update(distribute.broadcast(values))

@@ -29,9 +29,15 @@ class DataConfig:
     test: str | float | None = None  # a second file, or a fraction carved from train
     validation: float | str = 0.1  # a fraction carved from train (seeded), or a file
     label_column: str = "label"  # the column holding the labels (integers or strings)
+    # task: multilabel: several 0/1 columns, one per class (Jigsaw's toxic, insult, ...), instead of label_column
+    label_columns: list[str] | None = None
+    label_delimiter: str = ","  # task: multilabel: separates the labels of a row in label_column ("3,12")
     class_names: list[str] | None = None  # display names for integer labels 0..n-1
     drop_empty: bool = False  # drop rows whose text is empty instead of stopping
     limit: int | None = None  # use at most this many training rows (quick runs)
+    # balanced: each epoch draws its training rows with replacement so that every class is as frequent
+    # (rare classes oversampled; multiclass tasks), the alternative to train.class_weight
+    sampling: Literal["none", "balanced"] = "none"
 
 
 @dataclass
@@ -192,7 +198,9 @@ class HeadConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    monitor: str = "val_accuracy"  # the metric that picks the best epoch: [val_]loss, accuracy or f1_macro
+    # the metric that picks the best epoch ([val_]loss, accuracy, f1_macro, ...; mcc, balanced_accuracy and the
+    # multilabel ones as val_ only); auto: val_accuracy, or val_f1_macro for task: multilabel
+    monitor: str = "auto"
     patience: int = 2  # stop after this many epochs without a better monitor
     mode: Literal["auto", "min", "max"] = "auto"  # auto: min for a loss, max for the rest
 
@@ -213,18 +221,37 @@ class TrainConfig:
     cache_features: bool = True
     # auto: bfloat16 on a GPU when a backbone is fine-tuned
     precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"
+    # balanced: each class's loss weighted by n / (classes x its count) (multilabel: each class's positive
+    # cells by its negatives / positives), or a mapping {class name: weight}; null: every row weighs 1
+    class_weight: str | dict[str, float] | None = None
     seed: int = 42  # seeds the carved splits, the weights' initialisation, dropout and the batches' order
     # data_parallel: each batch shared over processes (torchrun) or devices (jax); see "More than one device"
     distribute: Literal["none", "data_parallel"] = "none"
 
 
 @dataclass
+class DecisionConfig:
+    """How probabilities become a predicted label (chosen on the validation split, saved in the run folder)."""
+
+    # auto: 0.5 for two classes (argmax for more), best_f1 per class for multilabel; a number (0.5):
+    # that threshold on the positive class (class 1) or on every label; best_f1 / best_mcc: the threshold
+    # on the validation split that maximises it (two classes; best_f1 per class for multilabel)
+    threshold: float | str = "auto"
+
+
+@dataclass
 class Config:
     name: str = "run"  # names the run folder and the model
+    # multiclass: one label per text (softmax); multilabel: any number of labels per text (a sigmoid per class)
+    task: Literal["multiclass", "multilabel"] = "multiclass"
     data: DataConfig = field(default_factory=DataConfig)  # where the texts and labels come from
     inputs: list[InputConfig] = field(default_factory=lambda: [InputConfig()])  # one encoder per text input
     head: HeadConfig = field(default_factory=HeadConfig)  # fusion of the inputs' features and the classifier
     train: TrainConfig = field(default_factory=TrainConfig)  # optimizer, schedule, epochs, early stopping
+    # temperature: one scalar fitted on the validation split after training (Guo et al. 2017) divides the
+    # logits at predict time; none: the raw probabilities
+    calibration: Literal["temperature", "none"] = "temperature"
+    decision: DecisionConfig = field(default_factory=DecisionConfig)  # the decision threshold(s)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

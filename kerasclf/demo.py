@@ -34,6 +34,7 @@ from kerasclf.service import MAX_CHARS, Service, weight_method
 log = logging.getLogger("kerasclf")
 
 TOP_WORDS = 100  # longer attributions show these many words of largest weight, unless "Show every word"
+MULTILABEL_TOP = 8  # a multilabel run's page shows this many labels' probabilities (the API: all of them)
 GAP = ("… ", None)  # stands for the words left out between the strongest ones
 
 
@@ -92,7 +93,7 @@ def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
                 ]
                 submit = gr.Button("Classify", variant="primary", elem_id="classify")
             with gr.Column():
-                results = _results(gr)
+                results = _results(gr, run)
         _examples(gr, service, boxes)
         _about(gr, service)
         _wire(gr, service, boxes, submit, results)
@@ -100,11 +101,17 @@ def build_app(run: Run, max_chars: int = MAX_CHARS, concurrency: int = 2):
     return app
 
 
-def _results(gr) -> dict:
-    """The results column, top down: the notes (cuts, hints, the weights' method), the class
-    probabilities, "Show every word" and the words; and the State that keeps a classified text's view."""
+def _results(gr, run: Run) -> dict:
+    """The results column, top down: the notes (cuts, hints, the weights' method; multilabel: the
+    chosen labels), the class probabilities (multilabel: the most probable labels, each a probability
+    of its own), "Show every word" and the words; and the State that keeps a classified text's view."""
     note = gr.Markdown(elem_id="note")
-    probabilities = gr.Label(label="Class probabilities", elem_id="probabilities")
+    if run.rule.multilabel:
+        top = min(MULTILABEL_TOP, len(run.class_names))
+        label, shown = f"The {top} most probable labels (each on its own: they need not sum to 1)", top
+    else:
+        label, shown = "Class probabilities", None
+    probabilities = gr.Label(label=label, num_top_classes=shown, elem_id="probabilities")
     show_all = gr.Checkbox(
         label="Show every word",
         value=False,

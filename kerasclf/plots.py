@@ -1,4 +1,5 @@
-"""The run folder's pictures: training curves and the confusion matrix (matplotlib, no display)."""
+"""The run folder's pictures: training curves, the confusion matrix, F1 per class and the reliability diagram
+(matplotlib, no display)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from kerasclf.calibration import ece_from_bins  # noqa: E402
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
@@ -68,6 +71,58 @@ def confusion_matrix(cm: np.ndarray, class_names: list[str], path: Path, title: 
                 fontsize=11 if n <= 6 else 8,
                 color="white" if share[i, j] > 0.5 else "black",
             )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def reliability_diagram(before: dict, after: dict | None, path: Path, title: str = "") -> None:
+    """Accuracy per confidence bin against the diagonal (a calibrated model's bars reach it), before and after
+    temperature scaling, each one's ECE in the legend, and below how many predictions fall in each bin (the
+    bars of a near-empty bin say little). `before` and `after` are calibration.reliability_bins results."""
+    runs = [("before", before, "tab:red")] + ([("after", after, "tab:blue")] if after is not None else [])
+    n = len(before["count"])
+    edges = np.linspace(0.0, 1.0, n + 1)
+    width = 1.0 / n
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
+    shift = width / (2 * len(runs))  # the two series side by side within each bin
+    for i, (name, bins, colour) in enumerate(runs):
+        x = edges[:-1] + shift * (2 * i + 1)
+        accuracy = np.nan_to_num(np.asarray(bins["accuracy"], dtype=float))  # an empty bin: no bar
+        label = f"{name} temperature scaling (ECE {ece_from_bins(bins):.3f})"
+        top.bar(x, accuracy, width=2 * shift, color=colour, alpha=0.7, edgecolor="black", label=label)
+        bottom.bar(x, bins["count"], width=2 * shift, color=colour, alpha=0.7, edgecolor="black", label=name)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy (share correct)")
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left")
+    top.set_title(title or "reliability diagram", fontsize=10)
+    bottom.set_xlabel("confidence")
+    bottom.set_ylabel("predictions")
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def per_class_f1(per_class: dict, path: Path, title: str = "") -> None:
+    """F1 of each class as horizontal bars, best on top, each labelled with its support ("joy (n=85)") and its
+    value: the multi-label run's picture in place of the confusion matrix (one bar a class, 28 stay legible)."""
+    rows = sorted(per_class.items(), key=lambda item: item[1]["f1"] or 0.0)  # ascending: barh draws bottom up
+    names = [f"{name} (n={scores['support']})" for name, scores in rows]
+    f1 = [scores["f1"] or 0.0 for _, scores in rows]
+    fig, ax = plt.subplots(figsize=(8, max(4.5, 0.32 * len(rows) + 1.5)))
+    ax.barh(range(len(rows)), f1, color="tab:blue", alpha=0.8)
+    for i, value in enumerate(f1):
+        ax.text(value + 0.01, i, f"{value:.3f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), names, fontsize=9)
+    ax.set_xlim(0, 1.1)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel("F1")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title or "F1 per class", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

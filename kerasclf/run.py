@@ -18,20 +18,15 @@ import numpy as np
 from kerasclf.config import Config, from_dict, read_yaml
 from kerasclf.data.batching import Batches, Split, token_counts
 from kerasclf.data.load import encode_texts, load_tokenizer, require_keras_hub
+from kerasclf.decision_rule import DecisionRule
 from kerasclf.run_folder import RunFolder
 from kerasclf.texts import texts_per_input
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def predict_probs(
+def predict_logits(
     model: keras.Model, x: dict[str, np.ndarray], batch_size: int = 64, split: Split | None = None
 ) -> np.ndarray:
-    """Class probabilities, in the order of x. Texts are batched by length (less padding to run);
+    """The model's logits, in the order of x. Texts are batched by length (less padding to run);
     `split` pads the batches (training's evaluation on jax: one compiled shape per length)."""
     n = len(next(iter(x.values())))
     if n == 0:
@@ -41,7 +36,19 @@ def predict_probs(
     logits = np.asarray(model.predict(batches, verbose=0))[:n]  # jax on several devices: padding rows last
     out = np.empty_like(logits, dtype=np.float64)
     out[order] = logits
-    return softmax(out)
+    return out
+
+
+def predict_probs(
+    model: keras.Model,
+    x: dict[str, np.ndarray],
+    batch_size: int = 64,
+    split: Split | None = None,
+    rule: DecisionRule | None = None,
+) -> np.ndarray:
+    """Probabilities, in the order of x: softmax (multiclass) or a sigmoid per class (multilabel) of
+    the logits divided by the run's temperature (`rule`, decision.json; none: the raw ones)."""
+    return (rule or DecisionRule()).probabilities(predict_logits(model, x, batch_size, split))
 
 
 class Run:
@@ -57,9 +64,18 @@ class Run:
         'pos'
     """
 
-    def __init__(self, path: Path, config: Config, model: keras.Model, tokenizers: dict, class_names: list[str]):
+    def __init__(
+        self,
+        path: Path,
+        config: Config,
+        model: keras.Model,
+        tokenizers: dict,
+        class_names: list[str],
+        rule: DecisionRule | None = None,
+    ):
         self.path, self.config, self.model = path, config, model
         self.tokenizers, self.class_names = tokenizers, class_names
+        self.rule = rule or DecisionRule(config.task)  # temperature and thresholds (decision.json)
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
@@ -70,7 +86,8 @@ class Run:
         if any(inp.pretrained for inp in config.inputs):
             from kerasclf.models import pretrained  # noqa: F401  (registers keras-hub's layers)
         model = keras.saving.load_model(folder.model, compile=False, safe_mode=True)
-        return cls(folder.path, config, model, tokenizers, folder.class_names())
+        rule = DecisionRule.load(folder.decision, config.task)
+        return cls(folder.path, config, model, tokenizers, folder.class_names(), rule)
 
     @property
     def folder(self) -> RunFolder:
@@ -83,7 +100,7 @@ class Run:
     def predict_proba(self, texts: Sequence[str | Mapping[str, str]]) -> np.ndarray:
         """Class probabilities, shape (len(texts), classes), for every text as given (no checks for
         empty texts: `predict` makes those)."""
-        return predict_probs(self.model, self.encode(texts), self.config.train.batch_size)
+        return predict_probs(self.model, self.encode(texts), self.config.train.batch_size, rule=self.rule)
 
     def predict(self, texts: Sequence[str | Mapping[str, str]]) -> list[dict]:
         """One result per text: {"label": name, "probabilities": {class: p}}, plus "note" when a text
@@ -101,16 +118,26 @@ class Run:
         if keep:
             kept = {name: [values[i] for i in keep] for name, values in per_input.items()}
             x = encode_texts(self.config, self.tokenizers, kept)
-            probs = predict_probs(self.model, x, self.config.train.batch_size)
+            probs = predict_probs(self.model, x, self.config.train.batch_size, rule=self.rule)
+            chosen = self.rule.chosen(probs)
             notes = self._truncation_notes(kept, x)
             for j, (i, p) in enumerate(zip(keep, probs)):
-                results[i] = {
-                    "label": self.class_names[int(p.argmax())],
-                    "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)},
-                }
+                results[i] = self._result(p, chosen[j])
                 if notes[j]:
                     results[i]["note"] = notes[j]
         return results
+
+    def _result(self, p: np.ndarray, chosen) -> dict:
+        """One text's result: its label (multilabel: "labels", every one over its threshold, most
+        probable first, and "label" the first of them or None) and every class's probability."""
+        out = {"label": None, "probabilities": {c: round(float(v), 6) for c, v in zip(self.class_names, p)}}
+        if self.rule.multilabel:
+            picked = sorted(np.flatnonzero(chosen), key=lambda j: -p[j])
+            out["labels"] = [self.class_names[j] for j in picked]
+            out["label"] = out["labels"][0] if picked else None
+        else:
+            out["label"] = self.class_names[int(chosen)]
+        return out
 
     def _nothing_to_read(self, per_input: dict[str, list], i: int) -> str | None:
         """Why text i cannot be classified (an input with no words), or None."""
@@ -174,7 +201,8 @@ class TextModel:
     def predict(self, texts: Sequence[str | Mapping[str, str]], batch_size: int | None = None) -> np.ndarray:
         if isinstance(texts, (str, Mapping)):
             texts = [texts]
-        return predict_probs(self.model, self.run.encode(texts), batch_size or self.run.config.train.batch_size)
+        batch_size = batch_size or self.run.config.train.batch_size
+        return predict_probs(self.model, self.run.encode(texts), batch_size, rule=self.run.rule)
 
     __call__ = predict
 

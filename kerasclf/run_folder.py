@@ -7,7 +7,9 @@
       labels.json             class names, index order
       history.csv             per-epoch train and validation metrics, epochs counted from 1
       metrics.json            {"validation": {...}, "test": {...}, "best_epoch", ...}
-      training_curves.png, confusion_matrix.png, predictions.csv (the test split), train.log
+      decision.json           the temperature and decision threshold(s) chosen on validation (kerasclf/decision_rule.py)
+      training_curves.png, confusion_matrix.png (multilabel: per_class_f1.png), reliability.png,
+      predictions.csv (the test split), train.log
       backup/, checkpoints/   while training only: what --resume reads, the best epoch's weights
 
 While training, the folder is `<name>-<time>.incomplete`; `finish()` removes backup/ and
@@ -21,6 +23,8 @@ import json
 import shutil
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 from kerasclf.errors import UserError
 
@@ -42,6 +46,9 @@ class RunFolder:
     curves = property(lambda self: self.path / "training_curves.png")
     confusion = property(lambda self: self.path / "confusion_matrix.png")
     predictions = property(lambda self: self.path / "predictions.csv")
+    decision = property(lambda self: self.path / "decision.json")
+    reliability = property(lambda self: self.path / "reliability.png")
+    per_class_f1 = property(lambda self: self.path / "per_class_f1.png")
     log = property(lambda self: self.path / "train.log")
     backup = property(lambda self: self.path / "backup")
     checkpoints = property(lambda self: self.path / "checkpoints")
@@ -76,17 +83,23 @@ class RunFolder:
             w.writeheader()
             w.writerows(rows)
 
-    def write_predictions(self, split, class_names: list[str], probs) -> None:
-        """predictions.csv: each text of `split` (a Split), its label, the prediction, the probabilities."""
+    def write_predictions(self, split, class_names: list[str], probs, chosen=None) -> None:
+        """predictions.csv: each text of `split` (a Split), its label, the prediction, the probabilities.
+        `chosen`: the decision rule's classes (default argmax); multilabel: 0/1 rows, labels joined by ','."""
         columns = list(split.columns)
+        chosen = probs.argmax(axis=1) if chosen is None else chosen
+        names = np.asarray(class_names, dtype=object)
         with open(self.predictions, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow([*columns, "label", "predicted", "correct", *[f"p_{c}" for c in class_names]])
             for i in range(len(split)):
-                pred, true = int(probs[i].argmax()), int(split.labels[i])
+                if split.labels.ndim == 2:  # multilabel
+                    true, pred = ",".join(names[split.labels[i] > 0]), ",".join(names[chosen[i] > 0])
+                else:
+                    true, pred = class_names[int(split.labels[i])], class_names[int(chosen[i])]
                 texts = [split.columns[c][i] for c in columns]
                 probabilities = [f"{p:.6f}" for p in probs[i]]
-                w.writerow([*texts, class_names[true], class_names[pred], int(pred == true), *probabilities])
+                w.writerow([*texts, true, pred, int(pred == true), *probabilities])
 
     # ---------------------------------------------------------------- its life
     @classmethod

@@ -135,16 +135,20 @@ class Service:
         result = self.classify([item])[0]
         if result.get("note"):  # Run.predict's: the text was cut to max_length
             notes.append(self.sentence(result["note"]))
-        if result["label"] is None:  # Run.predict's: no words to classify
+        if "message" in result:  # Run.predict's: no words to classify
             return {
                 "probabilities": None,
                 "notes": notes + [self.sentence(result["message"])],
                 "spans": {},
                 "caption": "",
             }
-        _, spans = self.attributions(item, self.run.class_names.index(result["label"]))
+        label = result["label"] or max(result["probabilities"], key=result["probabilities"].get)
+        if "labels" in result:  # multilabel: the labels over their own thresholds (decision.json)
+            chosen = ", ".join(result["labels"]) or "none"
+            notes.append(f"Chosen labels (each over its own threshold, tuned on validation): {chosen}.")
+        _, spans = self.attributions(item, self.run.class_names.index(label))
         name, why = weight_method()
-        caption = f"Word weights by {name} ({why}): {COLOURS.format(label=result['label'])}."
+        caption = f"Word weights by {name} ({why}): {COLOURS.format(label=label)}."
         return {"probabilities": result["probabilities"], "notes": notes, "spans": spans, "caption": caption}
 
     def sentence(self, text: str) -> str:

@@ -24,19 +24,21 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import backend_fast, distribute, features, plots
+from kerasclf import backend_fast, calibration, distribute, features, plots, weights
 from kerasclf.callbacks import PredictedValidation, monitor_mode, training_callbacks
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
 from kerasclf.data.batching import Batches, token_counts
 from kerasclf.data.load import Data, load_data, load_tokenizer
+from kerasclf.decision_rule import DecisionRule
 from kerasclf.errors import PeerLost, UserError
-from kerasclf.metrics import classification_metrics
+from kerasclf.metrics import json_safe
 from kerasclf.models.build import build_model
 from kerasclf.models.compile import compile_model
 from kerasclf.resume import resume_point
-from kerasclf.run import predict_probs
+from kerasclf.run import predict_logits
 from kerasclf.run_folder import RunFolder
+from kerasclf.task_validation import VAL_ONLY
 
 log = logging.getLogger("kerasclf")
 SPLITS = ("train", "validation", "test")
@@ -186,10 +188,14 @@ def _build(cfg: Config, data: Data) -> _Trainable:
     arrays, fit_model = data.arrays, model
     if cached:
         arrays = {s: features.core_arrays(model, cached, data.arrays[s], s, tc.batch_size) for s in SPLITS}
-        fit_model = compile_model(model.get_layer("core"), tc, data.num_classes, len(data.train))
+        fit_model = compile_model(
+            model.get_layer("core"), tc, data.num_classes, len(data.train), task=cfg.task, pos_weight=data.pos_weight
+        )
         log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
-    batches = Batches(arrays["train"], data.raw.train.labels, tc.batch_size, shuffle=True, bucket=True,
-                      seed=tc.seed, lengths=lengths, split=split, train_weights=True)  # fmt: skip
+    y = data.raw.train.labels
+    batches = Batches(arrays["train"], y, tc.batch_size, shuffle=True, bucket=True, seed=tc.seed, lengths=lengths,
+                      split=split, train_weights=True, row_weights=weights.row_weights(data.class_weights, y),
+                      sample_p=weights.sampling_probabilities(cfg, y))  # fmt: skip
     return _Trainable(model, fit_model, arrays, batches, cached)
 
 
@@ -203,9 +209,12 @@ def _fit(cfg: Config, data: Data, folder: RunFolder, t: _Trainable, history_rows
     world, labels = distribute.world(), data.raw.validation.labels
     callbacks = training_callbacks(cfg, folder, history_rows, world.main)
     validation = Batches(t.arrays["validation"], labels, cfg.train.batch_size, split=world.split(cfg.train.batch_size))
-    if validation.split.pad_to > 1:  # jax: validation from predictions, padding dropped
-        padded = world.prediction_split(cfg.train.batch_size)
-        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, padded))
+    monitor = monitor_mode(cfg)[0]
+    if validation.split.pad_to > 1 or cfg.task == "multilabel" or monitor.removeprefix("val_") in VAL_ONLY:
+        # jax (padding dropped), and the metrics Keras does not compute: validation from predictions
+        padded, multilabel = world.prediction_split(cfg.train.batch_size), cfg.task == "multilabel"
+        callbacks.insert(0, PredictedValidation(t.arrays["validation"], labels, data.class_names, padded,
+                                                cfg.train.batch_size, multilabel))  # fmt: skip
         validation = None
     start = time.perf_counter()
     # the model is built; BackupAndRestore restores weights, optimizer and the epoch to go on from
@@ -236,24 +245,54 @@ def _restore_best(cfg: Config, folder: RunFolder, fit_model: keras.Model, histor
 
 
 def _evaluate(cfg: Config, data: Data, folder: RunFolder, fit_model: keras.Model, arrays: dict) -> dict:
-    """Metrics of validation and test (and predictions.csv for test)."""
-    metrics = {}
+    """Metrics of validation and test (and predictions.csv for test) under the decision rule fitted
+    on validation: the temperature (calibration) and the threshold(s), saved as decision.json."""
+    padded = distribute.world().prediction_split(cfg.train.batch_size)
+    logits = {s: predict_logits(fit_model, arrays[s], cfg.train.batch_size, padded) for s in ("validation", "test")}
+    labels = {s: getattr(data.raw, s).labels for s in ("validation", "test")}
+    rule = DecisionRule.fit(cfg, logits["validation"], labels["validation"], data.num_classes)
+    rule.save(folder.decision)
+    metrics, multilabel = {}, rule.multilabel
     for split in ("validation", "test"):
-        padded = distribute.world().prediction_split(cfg.train.batch_size)
-        probs = predict_probs(fit_model, arrays[split], cfg.train.batch_size, padded)
-        metrics[split] = classification_metrics(getattr(data.raw, split).labels, probs, data.class_names)
+        raw, probs = rule.raw_probabilities(logits[split]), rule.probabilities(logits[split])
+        m = metrics[split] = rule.metrics(labels[split], probs, data.class_names)
+        m["calibration"] = {
+            "temperature": rule.temperature,
+            "ece_before": calibration.expected_calibration_error(raw, labels[split], multilabel=multilabel),
+            "ece_after": calibration.expected_calibration_error(probs, labels[split], multilabel=multilabel),
+        }
         if split == "test":
-            folder.write_predictions(data.raw.test, data.class_names, probs)
-        m = metrics[split]
-        auc = f", roc_auc {m['roc_auc']:.4f}" if "roc_auc" in m else ""
-        log.info("%s: accuracy %.4f, f1_macro %.4f%s", split, m["accuracy"], m["f1_macro"], auc)
+            folder.write_predictions(data.raw.test, data.class_names, probs, rule.chosen(probs))
+            before = calibration.reliability_bins(raw, labels[split], multilabel=multilabel)
+            after = calibration.reliability_bins(probs, labels[split], multilabel=multilabel)
+            plots.reliability_diagram(
+                before, after, folder.reliability, f"{folder.name}: test, T = {rule.temperature:.2f}"
+            )
+        log.info("%s: %s", split, _scores_line(m, multilabel))
     return metrics
 
 
+def _scores_line(m: dict, multilabel: bool) -> str:
+    """The log's line of a split's scores."""
+    keys = ("f1_micro", "f1_macro", "subset_accuracy") if multilabel else ("accuracy", "f1_macro", "mcc", "roc_auc")
+    scores = [f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), float)]
+    c = m["calibration"]
+    return (
+        ", ".join(scores) + f"; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f} (temperature {c['temperature']:.3f})"
+    )
+
+
 def _report(folder: RunFolder, metrics: dict, history: dict, class_names: list[str]) -> None:
-    """metrics.json and the two pictures, titled with the run's name and test scores."""
-    folder.metrics.write_text(json.dumps(metrics, indent=2))
+    """metrics.json and the pictures, titled with the run's name and test scores."""
+    folder.metrics.write_text(json.dumps(json_safe(metrics), indent=2))
     test = metrics["test"]
+    if "f1_micro" in test:  # multilabel: F1 per class instead of a confusion matrix
+        scores = f"micro F1 {test['f1_micro']:.4f}, macro F1 {test['f1_macro']:.4f}"
+        plots.training_curves(history, metrics["best_epoch"], folder.curves, f"{folder.name}: test {scores}")
+        plots.per_class_f1(
+            test["per_class"], folder.per_class_f1, f"{folder.name}\ntest split, {test['count']} texts: {scores}"
+        )
+        return
     scores = f"accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
     plots.training_curves(history, metrics["best_epoch"], folder.curves, f"{folder.name}: test {scores}")
     title = f"{folder.name}\ntest split, {test['count']} texts: {scores}"

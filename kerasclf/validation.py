@@ -21,12 +21,11 @@ import typing
 from collections.abc import Callable
 from typing import Literal, Union
 
+from kerasclf import task_validation
 from kerasclf.errors import UserError
 
 NGRAM_MAX_VOCAB = 46340  # ngram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
 
-_METRICS = ("loss", "accuracy", "f1_macro")
-MONITORS = (*_METRICS, *(f"val_{m}" for m in _METRICS))  # what train.early_stopping.monitor may name
 _RATES = ("word_dropout", "embedding_dropout", "dropout")  # encoder keys that are shares in [0, 1)
 
 
@@ -108,7 +107,21 @@ def _build_scalar(tp, value, path: str):
     raise UserError(f"{_label(path)}: expected {_typename(tp)}, got {value!r}")
 
 
-_BUILDERS = {Union: _build_union, types.UnionType: _build_union, Literal: _build_literal, list: _build_list}
+def _build_dict(tp, value, path: str):
+    """A mapping of names to values (train.class_weight: {class: weight})."""
+    if not isinstance(value, dict):
+        raise UserError(f"{_label(path)}: expected {_typename(tp)}, got {value!r}")
+    _, item = typing.get_args(tp)
+    return {str(k): build(item, v, f"{_label(path)}.{k}") for k, v in value.items()}
+
+
+_BUILDERS = {
+    Union: _build_union,
+    types.UnionType: _build_union,
+    Literal: _build_literal,
+    list: _build_list,
+    dict: _build_dict,
+}
 
 
 def _build_encoder(value, path: str, encoders: dict[str, type]):
@@ -134,6 +147,8 @@ def _typename(tp) -> str:
         return " or ".join(_typename(a) for a in typing.get_args(tp))
     if origin is list:
         return f"a list of {_typename(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of names to {_typename(typing.get_args(tp)[1])}"
     if tp is type(None):
         return "null"
     if dataclasses.is_dataclass(tp):
@@ -151,11 +166,12 @@ def _join(path: str, key) -> str:
 
 # ---------------------------------------------------------------- values: one validator per section
 def validate(cfg) -> None:
-    """Every section of a built config: inputs first, then train, data and head."""
+    """Every section of a built config: inputs first, then train, data and head, then the task's keys."""
     validate_inputs(cfg.inputs)
     validate_train(cfg.train)
     validate_data(cfg.data)
     validate_head(cfg.head)
+    task_validation.validate_task(cfg)
 
 
 # ---------------------------------------------------------------- inputs
@@ -349,23 +365,13 @@ def validate_train(train) -> None:
     if train.learning_rate <= 0:
         raise UserError(f"train.learning_rate: expected a positive number, got {train.learning_rate}")
     if train.early_stopping is not None:
-        validate_monitor(train.early_stopping.monitor)
+        task_validation.validate_monitor(train.early_stopping.monitor)
     if train.ema is not None and not 0 < train.ema < 1:
         raise UserError(f"train.ema: expected a momentum between 0 and 1 (e.g. 0.99) or null, got {train.ema}")
     if train.mixup_alpha < 0:
         raise UserError(f"train.mixup_alpha: expected a number >= 0 (0 turns mixup off), got {train.mixup_alpha}")
     if not 0 <= train.warmup_ratio < 1:
         raise UserError(f"train.warmup_ratio: expected a number in [0, 1), got {train.warmup_ratio}")
-
-
-def validate_monitor(monitor: str) -> None:
-    """train.early_stopping.monitor names a metric that is logged: loss, accuracy or f1_macro, val_ or not."""
-    if monitor not in MONITORS:
-        close = difflib.get_close_matches(monitor, MONITORS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UserError(
-            f"train.early_stopping.monitor: unknown metric {monitor!r}, expected one of {', '.join(MONITORS)}{hint}"
-        )
 
 
 def validate_data(data) -> None:

@@ -22,6 +22,27 @@ QUICK = [
     "head.units=[8]",
 ]
 
+# a multilabel config on tests/fixtures/emotions.tsv (four labels, a comma-separated `labels` column)
+EMOTIONS = ["joy", "anger", "love", "surprise"]
+MULTILABEL = [
+    "task=multilabel",
+    f"data.source={FIXTURES / 'emotions.tsv'}",
+    "data.label_column=labels",
+    "data.test=0.2",
+    "data.validation=0.2",
+    "train.early_stopping.monitor=auto",
+    "inputs.0.column=text",
+    "inputs.0.tokenizer.min_freq=1",
+]
+FAST = [*QUICK, "train.epochs=12", "train.learning_rate=0.01", "inputs.0.encoder.dropout=0.1", "head.dropout=0"]
+
+
+def fast_config(*overrides):
+    """QUICK, trained harder (each fixture label has its own words), no early stopping, then `overrides`."""
+    from kerasclf import load_config
+
+    return load_config(overrides=[*FAST, *overrides, "train.early_stopping=null"])
+
 
 def run_cli(module: str, *args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:
     """Run `python -m kerasclf.<module> ARGS` as a user would; returns the finished process."""
@@ -51,6 +72,22 @@ def sample_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("runs")
     return train(load_config(overrides=QUICK), out)
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tmp_path_factory) -> Path:
+    """A multilabel run on emotions.tsv, shared by test_tasks and test_demo."""
+    from kerasclf.train import train
+
+    return train(fast_config(*MULTILABEL), tmp_path_factory.mktemp("multilabel"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@
 import csv
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from conftest import FIXTURES, QUICK, run_cli
+from conftest import FIXTURES, QUICK, free_port, run_cli
 
 import kerasclf
 from kerasclf.data.batching import trim
@@ -22,12 +21,6 @@ NEGATIVE = (
     "Awful. A boring, stupid mess with terrible acting and a pointless plot. The worst film I have seen "
     "in years, a complete waste of time and money. Avoid it."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -470,3 +463,55 @@ def test_a_text_with_no_words_gets_a_message_and_no_weights(client, server):
         assert "Word weights" not in note
         batch = client.predict([POSITIVE, text], api_name="/classify_batch")
         assert batch[0]["label"] == "pos" and batch[1] == expected
+
+
+@pytest.fixture(scope="module")
+def multilabel_server(multilabel_run):
+    from kerasclf.demo import build_app
+
+    run = kerasclf.load_run(multilabel_run)
+    app = build_app(run, max_chars=2000)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/", run
+    app.close()
+
+
+def test_a_multilabel_run_s_api_returns_every_label_over_its_threshold(multilabel_server):
+    from gradio_client import Client
+
+    url, run = multilabel_server
+    client = Client(url, verbose=False)
+    text = "Adore love darling cherish."
+    result = client.predict(text, api_name="/classify")
+    assert result == run.predict([text])[0]  # the API answers what predict does (decision.json's rule)
+    assert "love" in result["labels"] and result["label"] == result["labels"][0]
+    assert set(result["probabilities"]) == set(run.class_names)
+    batch = client.predict([text, "The thread today."], api_name="/classify_batch")
+    assert batch[0] == result and batch[1]["labels"] == run.predict(["The thread today."])[0]["labels"]
+
+
+@needs_browser
+def test_a_real_browser_sees_a_multilabel_run_s_chosen_labels(multilabel_server, tmp_path):
+    pytest.importorskip("playwright", reason="playwright is a dev dependency")
+    from playwright.sync_api import sync_playwright
+
+    url, run = multilabel_server
+    text = "Adore love darling cherish."
+    expected = run.predict([text])[0]["labels"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#text-0 textarea").fill(text)
+        page.locator("#classify").click()
+        note = page.locator("#note")
+        note.get_by_text("Chosen labels").wait_for(timeout=60000)
+        page.locator("#note").get_by_text("Word weights by").wait_for(timeout=60000)
+        label, note = page.locator("#probabilities").inner_text(), note.inner_text()
+        browser.close()
+    assert f"Chosen labels (each over its own threshold, tuned on validation): {', '.join(expected)}." in note
+    lines = [line for line in label.splitlines() if line.strip()]
+    assert lines[0].startswith("The 4 most probable labels")
+    assert lines[1] == expected[0]  # the most probable label heads the list
+    assert all(c in label for c in run.class_names)

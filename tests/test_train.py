@@ -20,6 +20,8 @@ ARTIFACTS = [
     "metrics.json",
     "training_curves.png",
     "confusion_matrix.png",
+    "reliability.png",
+    "decision.json",
     "predictions.csv",
     "labels.json",
     "tokenizers/review.json",

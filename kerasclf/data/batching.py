@@ -114,12 +114,17 @@ class Batches(keras.utils.PyDataset):
         lengths: np.ndarray | None = None,
         split: Split = Split(),
         train_weights: bool = False,
+        row_weights: np.ndarray | None = None,
+        sample_p: np.ndarray | None = None,
     ):
         super().__init__()
         self.x, self.y = x, y
         # train_weights: rows weighted so that the ranks' mean gradient is the whole batch's (training);
         # otherwise a real row weighs 1 and padding 0 (validation: metrics over the real rows)
         self.split, self.train_weights = split, train_weights
+        # row_weights: each row's loss weight (train.class_weight); sample_p: each row's chance to be
+        # drawn, with replacement, for an epoch of n rows (data.sampling: balanced); both train only
+        self.row_weights, self.sample_p = row_weights, sample_p
         self.batch_size = batch_size
         self.shuffle, self.bucket = shuffle, bucket
         self.seed, self.epoch = seed, 0
@@ -139,7 +144,7 @@ class Batches(keras.utils.PyDataset):
         if not self.shuffle:
             return self._merge_tail([idx[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)])
         rng = np.random.default_rng([self.seed, self.epoch])
-        idx = rng.permutation(self.n)
+        idx = rng.permutation(self.n) if self.sample_p is None else rng.choice(self.n, self.n, p=self.sample_p)
         if self.bucket:
             chunk = self.batch_size * 50
             idx = np.concatenate(
@@ -177,7 +182,9 @@ class Batches(keras.utils.PyDataset):
         if backend != "tensorflow":  # a traced TF step wants one shape, not one per length
             x = trim(x, fixed=backend == "jax", allowed=self._allowed)  # jax compiles a program per shape
         if not self.split.active:
-            return (x,) if self.y is None else (x, self.y[sel])
+            if self.y is None:
+                return (x,)
+            return (x, self.y[sel]) if self.row_weights is None else (x, self.y[sel], self.row_weights[sel])
         return self._part(x, sel, n)
 
     def _part(self, x: dict[str, np.ndarray], sel: np.ndarray, n: int):
@@ -194,6 +201,8 @@ class Batches(keras.utils.PyDataset):
             # each rank's loss is its weighted sum over its (hi - lo) rows; DDP averages the ranks'
             # gradients (jax: one mean over the padded batch): both then equal the n real rows' mean
             weights *= sp.ranks * (hi - lo) / n
+        if self.row_weights is not None:
+            weights *= self.row_weights[sel[lo:hi]]
         return x, self.y[sel[lo:hi]], weights
 
     def on_epoch_end(self):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kerasclf import checkpoints, keys
+from kerasclf import checkpoints, keys, weights
 from kerasclf.config import Config, InputConfig
 from kerasclf.data.batching import Batches
 from kerasclf.data.sources import RawData, Split, load_raw
@@ -34,6 +34,20 @@ class Data:
     test: Batches
     tokenize_seconds: float
     config: Config | None = None
+    class_weights: np.ndarray | None = None  # train.class_weight, one per class (kerasclf/weights.py)
+
+    @property
+    def pos_weight(self) -> np.ndarray | None:
+        """A multilabel task's class weights (of each class's positive cells), for its loss."""
+        return self.class_weights if self.raw.train.labels.ndim == 2 else None
+
+    def train_batches(self) -> Batches:
+        """The training split's batches for model.fit: shuffled, length-bucketed, class-weighted or
+        balanced-sampled as the config asks (train.py builds its own, on cached features too)."""
+        t, y = self.config.train, self.raw.train.labels
+        return Batches(self.arrays["train"], y, t.batch_size, shuffle=True, bucket=True, seed=t.seed,
+                       row_weights=weights.row_weights(self.class_weights, y),
+                       sample_p=weights.sampling_probabilities(self.config, y))  # fmt: skip
 
     def encode(self, texts) -> dict[str, np.ndarray]:
         """The model's inputs for raw texts, tokenized as the training data was:
@@ -119,15 +133,23 @@ def fit_tokenizers(cfg: Config, train: Split) -> dict:
 
 
 def _log_splits(cfg: Config, raw: RawData) -> None:
-    counts = np.bincount(raw.train.labels, minlength=len(raw.class_names))
+    y = raw.train.labels
+    counts = y.sum(axis=0).astype(int) if y.ndim == 2 else np.bincount(y, minlength=len(raw.class_names))
+    extra = ""
+    if y.ndim == 2:  # multilabel: rows with no label are allowed (all zeros), and counted
+        none = {s: int((getattr(raw, s).labels.sum(axis=1) == 0).sum()) for s in ("train", "validation", "test")}
+        extra = f"; {y.sum(axis=1).mean():.2f} labels per train row; rows with no label: " + ", ".join(
+            f"{s} {n}" for s, n in none.items()
+        )
     log.info(
-        "data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s",
+        "data: %s: %d train, %d validation, %d test rows; %d classes, in train: %s%s",
         cfg.data.source,
         len(raw.train),
         len(raw.validation),
         len(raw.test),
         len(raw.class_names),
         ", ".join(f"{c} {n}" for c, n in zip(raw.class_names, counts)),
+        extra,
     )
 
 
@@ -166,13 +188,16 @@ def load_data(cfg: Config, tokenizers: dict[str, WordTokenizer] | None = None, p
         "tokenized in %.1f s (vocabulary: %s)", seconds, ", ".join(f"{k} {t.vocab_size}" for k, t in tokenizers.items())
     )
     t = cfg.train
-    return Data(
+    data = Data(
         raw=raw,
         tokenizers=tokenizers,
         arrays=arrays,
-        train=Batches(arrays["train"], raw.train.labels, t.batch_size, shuffle=True, bucket=True, seed=t.seed),
+        train=None,
         validation=Batches(arrays["validation"], raw.validation.labels, t.batch_size),
         test=Batches(arrays["test"], raw.test.labels, t.batch_size),
         tokenize_seconds=seconds,
         config=cfg,
+        class_weights=weights.class_weights(cfg, raw.train.labels, raw.class_names),
     )
+    data.train = data.train_batches()
+    return data

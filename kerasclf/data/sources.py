@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasclf.config import Config
+from kerasclf.data import labels as multilabel
 from kerasclf.errors import UserError
 
 log = logging.getLogger("kerasclf")
@@ -271,17 +272,23 @@ def _column_key(cfg: Config, column: str) -> str:
     return "inputs"
 
 
-def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, cfg: Config) -> Split:
+def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict | list, cfg: Config) -> Split:
+    """The split's texts and labels: `mapping` is {label key: class} (multiclass) or the class names (multilabel)."""
     key = cfg.data.label_column
     source = cfg.data.source
     keep_cols: dict[str, list[str]] = {c: [] for c in columns}
-    labels = []
+    labels, kept = [], []
     dropped = 0
+    label_keys = cfg.data.label_columns or [key]
     for n, row in enumerate(rows, 1):
-        for c in [key, *columns]:
+        for c in [*label_keys, *columns]:
             if c not in row:
                 have = ", ".join(map(str, row.keys()))
-                what = "data.label_column" if c == key else _column_key(cfg, c)
+                what = (
+                    ("data.label_columns" if cfg.data.label_columns else "data.label_column")
+                    if c in label_keys
+                    else _column_key(cfg, c)
+                )
                 raise UserError(f"{what}: column {c!r} is not in the {split} rows of {source} (it has: {have})")
         texts = [("" if row[c] is None else str(row[c])) for c in columns]
         if any(not t.strip() for t in texts):
@@ -293,6 +300,11 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
                 f"data.source: row {n} of the {split} split of {source} has an empty {c!r} "
                 "(remove it, or set data.drop_empty: true)"
             )
+        for c, t in zip(columns, texts):
+            keep_cols[c].append(t)
+        if isinstance(mapping, list):  # multilabel: the targets of the kept rows, below
+            kept.append(row)
+            continue
         label = row[key]
         lookup = _label_key(label)
         if lookup not in mapping:
@@ -300,17 +312,22 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict, c
                 f"data.label_column: row {n} of the {split} split has label {label!r}, "
                 f"which the train split does not have (train classes: {sorted(map(str, mapping))})"
             )
-        for c, t in zip(columns, texts):
-            keep_cols[c].append(t)
         labels.append(mapping[lookup])
     if dropped:
         log.warning("%s split: dropped %d row(s) with empty text (data.drop_empty)", split, dropped)
+    if isinstance(mapping, list):
+        return Split(keep_cols, multilabel.targets(kept, mapping, cfg, split))
     return Split(keep_cols, np.asarray(labels, dtype=np.int32))
 
 
 def carve(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """Stratified, seeded split: (rest, carved) with about `fraction` of each class carved out."""
+    """Stratified, seeded split: (rest, carved) with about `fraction` of each class carved out
+    (multilabel: of the rows, at random)."""
     rng = np.random.default_rng(seed)
+    if split.labels.ndim == 2:
+        order = rng.permutation(len(split))
+        cut = max(1, int(round(len(split) * fraction)))
+        return split.take(np.sort(order[cut:])), split.take(np.sort(order[:cut]))
     carved = []
     for c in np.unique(split.labels):
         idx = np.flatnonzero(split.labels == c)
@@ -327,7 +344,11 @@ def load_raw(cfg: Config) -> RawData:
     if not rows.get("train"):
         raise UserError(f"data.source: {cfg.data.source} has no training rows")
     columns = list(dict.fromkeys(c for inp in cfg.inputs for c in inp.text_columns))
-    mapping, names = _label_mapping(rows, cfg)
+    if cfg.task == "multilabel":
+        names = multilabel.class_names(rows["train"], cfg, cfg.data.source)
+        mapping = names
+    else:
+        mapping, names = _label_mapping(rows, cfg)
     splits = {
         s: _to_split(r, s, columns, mapping, cfg) for s, r in rows.items() if s in ("train", "validation", "test")
     }
@@ -336,7 +357,9 @@ def load_raw(cfg: Config) -> RawData:
     if cfg.data.limit:
         keep = np.random.default_rng(seed).permutation(len(train))[: cfg.data.limit]
         train = train.take(np.sort(keep))
-    if len(np.unique(train.labels)) < 2:
+    if cfg.task == "multilabel":
+        multilabel.check_train(train.labels, names)
+    elif len(np.unique(train.labels)) < 2:
         only = names[int(train.labels[0])] if len(train) else "none"
         raise UserError(
             f"data.label_column: the train split has a single class ({only!r}); "

@@ -79,7 +79,7 @@ def build_model(cfg: Config, data) -> keras.Model:
     set_precision(cfg)
     model = build_network(cfg, vocab_sizes, data.num_classes)
     rates = backbone_learning_rates(model, cfg)
-    return compile_model(model, cfg.train, data.num_classes, len(data.train), rates)
+    return compile_model(model, cfg.train, data.num_classes, len(data.train), rates, cfg.task, data.pos_weight)
 
 
 def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list, float]]:

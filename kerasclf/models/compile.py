@@ -45,6 +45,40 @@ class MacroF1(keras.metrics.F1Score):
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
+class LogitF1(keras.metrics.F1Score):
+    """F1 of a multilabel model from its logits: a label is predicted where its sigmoid is >= 0.5."""
+
+    def __init__(self, average: str = "macro", name: str | None = None, **kwargs):
+        kwargs.pop("threshold", None)
+        super().__init__(average=average, threshold=0.5, name=name or f"f1_{average}", **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(y_true, ops.sigmoid(y_pred), sample_weight)
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy from logits, averaged over the labels, each label's positive cells
+    weighted by `pos_weight` (train.class_weight on a multilabel task; torch's BCEWithLogitsLoss
+    pos_weight, which Keras' BinaryCrossentropy lacks). Mixup mixes targets: this loss is linear in
+    them, so the mixed loss of models/mixup.py is the loss of the mixed target vector."""
+
+    def __init__(self, pos_weight=None, name: str = "binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pos_weight = None if pos_weight is None else [float(w) for w in pos_weight]
+
+    def call(self, y_true, y_pred):
+        y = ops.cast(y_true, y_pred.dtype)
+        positive = y * ops.log_sigmoid(y_pred)
+        if self.pos_weight is not None:
+            positive = positive * ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        return -ops.mean(positive + (1.0 - y) * ops.log_sigmoid(-y_pred), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
 class MultiRateAdamW(backend_fast.FusedAdamW, keras.optimizers.AdamW):
     """Keras' AdamW, where some variables (a pretrained backbone) may step at a multiple of the
     learning rate (`set_rate(variables, multiplier)`; weight decay scales the same way).
@@ -85,11 +119,27 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
     return cfg.learning_rate
 
 
+def loss_and_metrics(task: str, num_classes: int, pos_weight=None) -> tuple:
+    """multiclass: softmax cross-entropy, accuracy and macro F1; multilabel: a sigmoid per class,
+    binary cross-entropy (each class's positives weighted by `pos_weight`), micro and macro F1."""
+    if task == "multilabel":
+        return WeightedBinaryCrossentropy(pos_weight), [LogitF1("micro"), LogitF1("macro")]
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)]
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics
+
+
 def compile_model(
-    model: keras.Model, cfg: TrainConfig, num_classes: int, steps_per_epoch: int, rates: list[tuple[list, float]] = ()
+    model: keras.Model,
+    cfg: TrainConfig,
+    num_classes: int,
+    steps_per_epoch: int,
+    rates: list[tuple[list, float]] = (),
+    task: str = "multiclass",
+    pos_weight=None,
 ) -> keras.Model:
     """Compile with AdamW on `cfg`'s schedule; `rates` gives (variables, multiplier) pairs that step
-    at their own multiple of the learning rate (a fine-tuned backbone)."""
+    at their own multiple of the learning rate (a fine-tuned backbone); the loss and metrics of
+    `task` (`pos_weight`: a multilabel task's class weights)."""
     optimizer = MultiRateAdamW(
         learning_rate=learning_rate(cfg, steps_per_epoch * cfg.epochs),
         weight_decay=cfg.weight_decay,
@@ -100,9 +150,6 @@ def compile_model(
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     for variables, multiplier in rates:
         optimizer.set_rate(variables, multiplier)
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), MacroF1(num_classes)],
-    )
+    loss, metrics = loss_and_metrics(task, num_classes, pos_weight)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
