@@ -237,6 +237,9 @@ class DecisionConfig:
     # that threshold on the positive class (class 1) or on every label; best_f1 / best_mcc: the threshold
     # on the validation split that maximises it (two classes; best_f1 per class for multilabel)
     threshold: float | str = "auto"
+    # multilabel: a label with fewer positive validation rows than this takes the threshold best for
+    # all labels pooled (micro F1) instead of its own, which a handful of rows would decide
+    min_positives: int = 10
 
 
 @dataclass

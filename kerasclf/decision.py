@@ -60,11 +60,18 @@ def best_threshold(y_true01, score, rule: str = "f1") -> float:
     return float(thresholds[best[np.argmin(np.abs(thresholds[best] - 0.5))]])
 
 
-def per_class_thresholds(y_true, probs, rule: str = "f1") -> np.ndarray:
+def per_class_thresholds(y_true, probs, rule: str = "f1", min_positives: int = 0) -> np.ndarray:
     """best_threshold of each column of 0/1 `y_true` (n, k) against `probs` (n, k): the (k,) thresholds a
-    multi-label prediction compares each label's probability with."""
+    multi-label prediction compares each label's probability with. A label with fewer than `min_positives`
+    positive rows takes the one threshold best for all labels pooled (their (row, label) pairs as one
+    binary task, the micro-averaged score): a cut chosen on a handful of positives fits those rows, not
+    the label (on GoEmotions' rare labels it fell below every score and marked every text)."""
     y, p = np.asarray(y_true), np.asarray(probs, dtype=float)
-    return np.array([best_threshold(y[:, j], p[:, j], rule) for j in range(p.shape[1])], dtype=float)
+    own = np.array([best_threshold(y[:, j], p[:, j], rule) for j in range(p.shape[1])], dtype=float)
+    rare = y.sum(axis=0) < min_positives
+    if rare.any():
+        own[rare] = best_threshold(y.ravel(), p.ravel(), rule)
+    return own
 
 
 def binary_threshold(rule: str, y_true, probs) -> float:

@@ -74,8 +74,10 @@ class DecisionRule:
         if multilabel:
             if isinstance(choice, float):
                 rule.thresholds = [choice] * num_classes
-            else:  # auto, best_f1: each class's F1-best threshold on validation
-                rule.thresholds = [float(x) for x in decision.per_class_thresholds(labels, probs, "f1")]
+            else:  # auto, best_f1: each class's F1-best threshold on validation (rare ones: the pooled one)
+                rule.thresholds = [
+                    float(x) for x in decision.per_class_thresholds(labels, probs, "f1", cfg.decision.min_positives)
+                ]
         elif num_classes == 2:
             if isinstance(choice, float):
                 rule.threshold = choice

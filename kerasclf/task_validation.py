@@ -68,6 +68,9 @@ def validate_threshold(cfg) -> None:
         )
     if isinstance(t, (int, float)) and not 0 < t < 1:
         raise UserError(f"decision.threshold: expected a number in (0, 1), got {t}")
+    m = cfg.decision.min_positives
+    if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+        raise UserError(f"decision.min_positives: expected a whole number >= 0, got {m!r}")
     if t == "best_mcc" and cfg.task == "multilabel":
         raise UserError("decision.threshold: best_mcc is for two classes; multilabel thresholds use best_f1 per class")
 

@@ -241,3 +241,15 @@ def test_per_class_f1_writes_a_png_tall_enough_for_28_classes(tmp_path):
     plots.per_class_f1(per_class, tmp_path / "f1.png", title="28 labels")
     height, width = matplotlib.image.imread(tmp_path / "f1.png").shape[:2]
     assert height >= 1000 and width >= 900, (height, width)  # about 0.3 inch a class
+
+
+def test_labels_with_few_positives_share_the_pooled_threshold():
+    # label 0: three positives, its own best F1 cut 0.35 (as Y_T, S_T); label 1: one positive at 0.05, whose
+    # own best cut (0.025, below every score) would mark every row
+    y = np.stack([Y_T, np.eye(len(Y_T), dtype=int)[0]], axis=1)
+    p = np.stack([S_T, np.r_[0.05, np.linspace(0.1, 0.2, len(Y_T) - 1)]], axis=1)
+    own = per_class_thresholds(y, p)
+    pooled = best_threshold(y.ravel(), p.ravel())
+    assert own[0] == pytest.approx(0.35) and own[1] < 0.05
+    assert per_class_thresholds(y, p, min_positives=2) == pytest.approx([0.35, pooled])
+    assert per_class_thresholds(y, p, min_positives=4) == pytest.approx([pooled, pooled])

@@ -114,6 +114,7 @@ def test_a_fixed_threshold_is_used_for_every_label(tmp_path):
         (["train.class_weight={joy: 2, grief: 3}"], "train.class_weight.grief: not a class"),
         (["data.sampling=balanced"], "data.sampling: balanced draws rows by their one class (multiclass)"),
         (["train.early_stopping.monitor=val_accuracy"], "train.early_stopping.monitor: val_accuracy is not logged"),
+        (["decision.min_positives=-1"], "decision.min_positives: expected a whole number >= 0, got -1"),
     ],
 )
 def test_bad_multilabel_input_exits_2_with_one_line(tmp_path, overrides, message):
