@@ -139,7 +139,22 @@ class PretrainedConfig:
     dropout: float | None = None  # default: the checkpoint's own (0.1 for BERT); a frozen backbone uses none
 
 
+@dataclass
+class BagOfNgramsConfig:
+    """The words and hashed word n-grams of a text, each a vector, averaged (fastText, Joulin et al. 2017): a
+    linear bag-of-n-grams view, what TF-IDF + logistic regression and NBSVM read, beside a sequence encoder."""
+
+    type: Literal["bow"] = "bow"  # picks this encoder
+    embedding_dim: int = 16  # size of each word's and n-gram's vector
+    word_dropout: float = 0.0  # while training, replace this share of the words with [UNK]
+    ngram_buckets: int = 400_000  # rows the word pairs (and triples) are hashed into; 0: words only
+    ngram_order: Literal[2, 3] = 3  # 2: word pairs; 3: pairs and triples
+    pooling: Literal["mean", "max_mean"] = "mean"  # over the real tokens
+    dropout: float = 0.0  # on the pooled vector
+
+
 ENCODER_CONFIGS: dict[str, type] = {
+    "bow": BagOfNgramsConfig,
     "cnn": CNNConfig,
     "rnn": RNNConfig,
     "transformer": TransformerConfig,

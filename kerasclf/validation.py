@@ -347,6 +347,7 @@ def validate_pretrained(inp, where: str) -> None:
 
 
 ENCODER_VALIDATORS: dict[str, Callable[..., None]] = {
+    "bow": lambda inp, where: _at_least(inp.encoder, where, ("embedding_dim",)),  # n-grams: validate_ngrams
     "cnn": validate_cnn,
     "rnn": validate_rnn,
     "transformer": validate_transformer,

@@ -8,6 +8,8 @@ from kerasclf.models.build import build_network
 from kerasclf.models.compile import compile_model
 
 ENCODERS = {
+    "bow_trigrams": "{type: bow, embedding_dim: 8, ngram_buckets: 64, ngram_order: 3}",
+    "bow_words_max_mean": "{type: bow, embedding_dim: 8, ngram_buckets: 0, ngram_order: 2, pooling: max_mean}",
     "cnn": "{type: cnn, embedding_dim: 8, kernel_sizes: [2, 3], filters: 4}",
     "cnn_one_hot": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, embedding_dropout: 0.2}",
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from kerasclf.models import cnn, local_transformer, longformer, rnn, transformer
+from kerasclf.models import bow, cnn, local_transformer, longformer, rnn, transformer
 
 ENCODERS: dict[str, ModuleType] = {
+    "bow": bow,
     "cnn": cnn,
     "rnn": rnn,
     "transformer": transformer,
