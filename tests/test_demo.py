@@ -23,16 +23,21 @@ NEGATIVE = (
 )
 
 
-@pytest.fixture(scope="module")
-def server(sample_run):
+def serve(run_dir: Path, max_chars: int = 2000):
+    """The demo of `run_dir` served on 127.0.0.1: yields (its URL, the loaded run), then closes it."""
     from kerasclf.demo import build_app
 
-    run = kerasclf.load_run(sample_run)
-    app = build_app(run, max_chars=2000)
+    run = kerasclf.load_run(run_dir)
+    app = build_app(run, max_chars=max_chars)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/", run
     app.close()
+
+
+@pytest.fixture(scope="module")
+def server(sample_run):
+    yield from serve(sample_run)
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +64,8 @@ def onehot_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def long_server(onehot_run):
     """The demo of `onehot_run`, taking texts of up to 200,000 characters."""
-    from kerasclf.demo import build_app
-
-    app = build_app(kerasclf.load_run(onehot_run), max_chars=200_000)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    for url, _ in serve(onehot_run, max_chars=200_000):
+        yield url
 
 
 def page_config(url: str) -> dict:
@@ -467,14 +467,7 @@ def test_a_text_with_no_words_gets_a_message_and_no_weights(client, server):
 
 @pytest.fixture(scope="module")
 def multilabel_server(multilabel_run):
-    from kerasclf.demo import build_app
-
-    run = kerasclf.load_run(multilabel_run)
-    app = build_app(run, max_chars=2000)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/", run
-    app.close()
+    yield from serve(multilabel_run)
 
 
 def test_a_multilabel_run_s_api_returns_every_label_over_its_threshold(multilabel_server):
