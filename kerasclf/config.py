@@ -151,6 +151,9 @@ class BagOfNgramsConfig:
     ngram_order: Literal[2, 3] = 3  # 2: word pairs; 3: pairs and triples
     pooling: Literal["mean", "max_mean"] = "mean"  # over the real tokens
     dropout: float = 0.0  # on the pooled vector
+    # the bag's own peak rate (default: train.learning_rate); beside a sequence encoder a lower one keeps
+    # it from fitting train in one epoch while the other still learns
+    learning_rate: float | None = None
 
 
 ENCODER_CONFIGS: dict[str, type] = {

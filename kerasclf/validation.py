@@ -294,6 +294,13 @@ def validate_cnn(inp, where: str) -> None:
         raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
 
 
+def validate_bow(inp, where: str) -> None:
+    """A size of at least 1 and a positive rate of its own, if any (the n-grams: validate_ngrams)."""
+    _at_least(inp.encoder, where, ("embedding_dim",))
+    if inp.encoder.learning_rate is not None and inp.encoder.learning_rate <= 0:
+        raise UserError(f"{where}.encoder.learning_rate: expected a positive number, got {inp.encoder.learning_rate}")
+
+
 def validate_rnn(inp, where: str) -> None:
     """Sizes and the number of stacked layers of at least 1."""
     _at_least(inp.encoder, where, ("embedding_dim", "units", "layers"))
@@ -347,7 +354,7 @@ def validate_pretrained(inp, where: str) -> None:
 
 
 ENCODER_VALIDATORS: dict[str, Callable[..., None]] = {
-    "bow": lambda inp, where: _at_least(inp.encoder, where, ("embedding_dim",)),  # n-grams: validate_ngrams
+    "bow": validate_bow,
     "cnn": validate_cnn,
     "rnn": validate_rnn,
     "transformer": validate_transformer,

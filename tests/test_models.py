@@ -232,3 +232,21 @@ def test_ngram_buckets_are_validated_against_the_vocabulary():
         load_config(overrides=["inputs.0.encoder={type: transformer, ngram_order: 3}"])
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: expected one of 2, 3, got 4"):
         load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 64, ngram_order: 4}"])
+
+
+def test_a_bag_with_its_own_learning_rate_steps_its_variables_at_that_multiple():
+    from kerasclf.models.build import backbone_learning_rates
+
+    cfg, model = make(
+        "{type: bow, embedding_dim: 8, ngram_buckets: 64, learning_rate: 0.00025}", 0, "train.learning_rate=0.001"
+    )
+    compile_model(model, cfg.train, 2, 10, backbone_learning_rates(model, cfg))
+    opt = model.optimizer
+    bag = {v.path for layer in model.layers if layer.name.startswith("review_") for v in layer.trainable_variables}
+    assert {"review_embedding/embeddings", "review_ngrams/table"} <= bag
+    for v in model.trainable_variables:
+        assert opt.rate_multiplier(v) == pytest.approx(0.25 if v.path in bag else 1.0), v.path
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    model.fit({"review": batch(4, 24)}, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    moved = {v.path: float(np.abs(np.array(v) - before[v.path]).max()) for v in model.trainable_variables}
+    assert moved["review_embedding/embeddings"] > 0 and any(moved[p] > 0 for p in moved if p not in bag)

@@ -83,12 +83,19 @@ def build_model(cfg: Config, data) -> keras.Model:
 
 
 def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list, float]]:
-    """(variables, multiplier of train.learning_rate) for each fine-tuned backbone with its own rate."""
+    """(variables, multiplier of train.learning_rate) for each input with its own rate: a fine-tuned
+    backbone, or a bag of n-grams (its layers, all named `<input>_...`)."""
     out = []
     for inp in cfg.inputs:
-        if inp.pretrained and not inp.encoder.freeze and inp.encoder.learning_rate is not None:
-            b = model.get_layer(f"{inp.name}_backbone")
-            out.append((b.trainable_variables, inp.encoder.learning_rate / cfg.train.learning_rate))
+        rate = getattr(inp.encoder, "learning_rate", None)
+        if rate is None or (inp.pretrained and inp.encoder.freeze):
+            continue
+        if inp.pretrained:
+            variables = model.get_layer(f"{inp.name}_backbone").trainable_variables
+        else:
+            own = [layer for layer in model.layers if layer.name.startswith(f"{inp.name}_")]
+            variables = [v for layer in own for v in layer.trainable_variables]
+        out.append((variables, rate / cfg.train.learning_rate))
     return out
 
 
