@@ -81,9 +81,8 @@ def reliability_diagram(before: dict, after: dict | None, path: Path, title: str
     temperature scaling, each one's ECE in the legend, and below how many predictions fall in each bin (the
     bars of a near-empty bin say little). `before` and `after` are calibration.reliability_bins results."""
     runs = [("before", before, "tab:red")] + ([("after", after, "tab:blue")] if after is not None else [])
-    n = len(before["count"])
-    edges = np.linspace(0.0, 1.0, n + 1)
-    width = 1.0 / n
+    edges = np.asarray(before["edges"])
+    width = 1.0 / (len(edges) - 1)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
     shift = width / (2 * len(runs))  # the two series side by side within each bin

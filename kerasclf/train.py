@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasclf import backend_fast, calibration, distribute, features, plots, weights
+from kerasclf import backend_fast, calibration, distribute, features, plots
 from kerasclf.callbacks import PredictedValidation, monitor_mode, training_callbacks
 from kerasclf.cli import Parser, entry_point
 from kerasclf.config import Config, from_dict, load_config, read_yaml, save_config
@@ -192,10 +192,7 @@ def _build(cfg: Config, data: Data) -> _Trainable:
             model.get_layer("core"), tc, data.num_classes, len(data.train), task=cfg.task, pos_weight=data.pos_weight
         )
         log.info("training the head on cached features of %s", ", ".join(i.name for i in cached))
-    y = data.raw.train.labels
-    batches = Batches(arrays["train"], y, tc.batch_size, shuffle=True, bucket=True, seed=tc.seed, lengths=lengths,
-                      split=split, train_weights=True, row_weights=weights.row_weights(data.class_weights, y),
-                      sample_p=weights.sampling_probabilities(cfg, y))  # fmt: skip
+    batches = data.train_batches(arrays["train"], lengths=lengths, split=split, train_weights=True)
     return _Trainable(model, fit_model, arrays, batches, cached)
 
 
@@ -256,15 +253,15 @@ def _evaluate(cfg: Config, data: Data, folder: RunFolder, fit_model: keras.Model
     for split in ("validation", "test"):
         raw, probs = rule.raw_probabilities(logits[split]), rule.probabilities(logits[split])
         m = metrics[split] = rule.metrics(labels[split], probs, data.class_names)
+        before = calibration.reliability_bins(raw, labels[split], multilabel=multilabel)
+        after = calibration.reliability_bins(probs, labels[split], multilabel=multilabel)
         m["calibration"] = {
             "temperature": rule.temperature,
-            "ece_before": calibration.expected_calibration_error(raw, labels[split], multilabel=multilabel),
-            "ece_after": calibration.expected_calibration_error(probs, labels[split], multilabel=multilabel),
+            "ece_before": calibration.ece_from_bins(before),
+            "ece_after": calibration.ece_from_bins(after),
         }
         if split == "test":
             folder.write_predictions(data.raw.test, data.class_names, probs, rule.chosen(probs))
-            before = calibration.reliability_bins(raw, labels[split], multilabel=multilabel)
-            after = calibration.reliability_bins(probs, labels[split], multilabel=multilabel)
             plots.reliability_diagram(
                 before, after, folder.reliability, f"{folder.name}: test, T = {rule.temperature:.2f}"
             )
@@ -286,16 +283,16 @@ def _report(folder: RunFolder, metrics: dict, history: dict, class_names: list[s
     """metrics.json and the pictures, titled with the run's name and test scores."""
     folder.metrics.write_text(json.dumps(json_safe(metrics), indent=2))
     test = metrics["test"]
-    if "f1_micro" in test:  # multilabel: F1 per class instead of a confusion matrix
+    multilabel = "f1_micro" in test  # multilabel: F1 per class instead of a confusion matrix
+    if multilabel:
         scores = f"micro F1 {test['f1_micro']:.4f}, macro F1 {test['f1_macro']:.4f}"
-        plots.training_curves(history, metrics["best_epoch"], folder.curves, f"{folder.name}: test {scores}")
-        plots.per_class_f1(
-            test["per_class"], folder.per_class_f1, f"{folder.name}\ntest split, {test['count']} texts: {scores}"
-        )
-        return
-    scores = f"accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
+    else:
+        scores = f"accuracy {test['accuracy']:.4f}, macro F1 {test['f1_macro']:.4f}"
     plots.training_curves(history, metrics["best_epoch"], folder.curves, f"{folder.name}: test {scores}")
     title = f"{folder.name}\ntest split, {test['count']} texts: {scores}"
+    if multilabel:
+        plots.per_class_f1(test["per_class"], folder.per_class_f1, title)
+        return
     plots.confusion_matrix(np.asarray(test["confusion_matrix"]), class_names, folder.confusion, title)
 
 

@@ -41,13 +41,14 @@ class Data:
         """A multilabel task's class weights (of each class's positive cells), for its loss."""
         return self.class_weights if self.raw.train.labels.ndim == 2 else None
 
-    def train_batches(self) -> Batches:
+    def train_batches(self, arrays: dict | None = None, **batching) -> Batches:
         """The training split's batches for model.fit: shuffled, length-bucketed, class-weighted or
-        balanced-sampled as the config asks (train.py builds its own, on cached features too)."""
+        balanced-sampled as the config asks. train.py passes its own `arrays` (cached features) and
+        `batching` (lengths, the ranks' split, train_weights)."""
         t, y = self.config.train, self.raw.train.labels
-        return Batches(self.arrays["train"], y, t.batch_size, shuffle=True, bucket=True, seed=t.seed,
-                       row_weights=weights.row_weights(self.class_weights, y),
-                       sample_p=weights.sampling_probabilities(self.config, y))  # fmt: skip
+        return Batches(arrays if arrays is not None else self.arrays["train"], y, t.batch_size, shuffle=True,
+                       bucket=True, seed=t.seed, row_weights=weights.row_weights(self.class_weights, y),
+                       sample_p=weights.sampling_probabilities(self.config, y), **batching)  # fmt: skip
 
     def encode(self, texts) -> dict[str, np.ndarray]:
         """The model's inputs for raw texts, tokenized as the training data was:
