@@ -28,6 +28,10 @@ class DataConfig:
     source: str = "sample"  # sample | tfds:NAME | aclImdb folder or .tar.gz | .csv/.tsv/.jsonl
     test: str | float | None = None  # a second file, or a fraction carved from train
     validation: float | str = 0.1  # a fraction carved from train (seeded), or a file
+    # how test and validation fractions are carved from train: random (seeded, per class) or last (the last
+    # fraction of each class in source order, as Keras' validation_split takes the tail): keeps rows that come in
+    # groups, such as aclImdb's reviews of one film, on one side (bench/imdb_film_order.py)
+    carve: Literal["random", "last"] = "random"
     label_column: str = "label"  # the column holding the labels (integers or strings)
     # task: multilabel: several 0/1 columns, one per class (Jigsaw's toxic, insult, ...), instead of label_column
     label_columns: list[str] | None = None

@@ -146,6 +146,39 @@ def test_acl_imdb_folder_and_tar_gz_read_the_same(tmp_path):
     assert (from_dir.test.labels == from_tar.test.labels).all()
 
 
+def test_acl_imdb_reads_in_id_order_and_carve_last_takes_each_class_tail(tmp_path):
+    # ids out of text order and of string order (10 > 9): the tail is the highest ids of each class
+    for split in ("train", "test"):
+        for label, texts in (
+            ("pos", ["zz great", "aa fine", "mm good", "bb best"]),
+            ("neg", ["yy bad", "cc dull", "nn poor", "dd worst"]),
+        ):
+            for i, t in zip((10, 2, 9, 1), texts):
+                p = tmp_path / "aclImdb" / split / label / f"{i}_5.txt"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(t)
+    raw = load_raw(cfg_for(tmp_path / "aclImdb", "data.validation=0.25", "data.carve=last"))
+    assert sorted(raw.validation.columns["text"]) == ["yy bad", "zz great"]  # id 10 of each class
+    assert raw.train.columns["text"] == ["dd worst", "cc dull", "nn poor", "bb best", "aa fine", "mm good"]
+    assert raw.test.columns["text"][:4] == ["dd worst", "cc dull", "nn poor", "yy bad"]  # neg by id: 1, 2, 9, 10
+    seeded = load_raw(cfg_for(tmp_path / "aclImdb", "data.validation=0.25", "train.seed=3"))
+    assert len(seeded.validation) == 2 and np.bincount(seeded.validation.labels).tolist() == [1, 1]
+
+
+def test_carve_last_on_a_file_carves_test_then_validation_from_each_class_tail(tmp_path):
+    rows = [f"{w} {n},{label}" for n in range(10) for w, label in (("good", "pos"), ("bad", "neg"))]
+    p = _write(tmp_path, "t.csv", "text,label\n" + "\n".join(rows) + "\n")
+    raw = load_raw(cfg_for(p, "data.test=0.2", "data.validation=0.25", "data.carve=last"))
+    assert raw.test.columns["text"] == ["good 8", "bad 8", "good 9", "bad 9"]
+    assert raw.validation.columns["text"] == ["good 6", "bad 6", "good 7", "bad 7"]
+    assert len(raw.train) == 12 and raw.train.columns["text"][-2:] == ["good 5", "bad 5"]
+
+
+def test_carve_must_be_random_or_last():
+    with pytest.raises(UserError, match="data.carve: expected one of random, last, got 'tail'"):
+        load_config(overrides=["data.carve=tail"])
+
+
 def test_tfds_source_through_tfds_mock_data():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):

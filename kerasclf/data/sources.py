@@ -117,7 +117,8 @@ def read_acl_imdb(path: Path) -> dict[str, list[dict]]:
     def add(parts: list[str], data: bytes, where: str):
         # parts ends in <split>/<class>/<file>.txt
         if len(parts) >= 3 and parts[-1].endswith(".txt") and parts[-3] in ("train", "test") and parts[-2] != "unsup":
-            out.setdefault(parts[-3], []).append({"text": decode(data, where), "label": parts[-2]})
+            row = {"text": decode(data, where), "label": parts[-2], "id": _id_key(parts[-1])}
+            out.setdefault(parts[-3], []).append(row)
 
     if path.is_dir():
         for f in sorted(path.rglob("*.txt")):
@@ -132,9 +133,15 @@ def read_acl_imdb(path: Path) -> dict[str, list[dict]]:
             raise UserError(f"data.source: {path} is not a readable tar archive ({e})") from None
     if "train" not in out:
         raise UserError(f"data.source: {path} has no train/<class>/*.txt files (expected the aclImdb layout)")
-    for split in out.values():  # a stable order whatever the file system or archive order
-        split.sort(key=lambda r: (r["label"], r["text"]))
+    for split in out.values():  # upstream's order (by class, then numeric id), whatever the file system's
+        split.sort(key=lambda r: (r["label"], r.pop("id")))
     return out
+
+
+def _id_key(name: str) -> tuple:
+    """aclImdb's `<id>_<stars>.txt` sorts by its numeric id (10 after 9); other names after, by name."""
+    head = name.split("_", 1)[0]
+    return (0, int(head), name) if head.isdigit() else (1, 0, name)
 
 
 def read_tfds(name: str, cfg: Config) -> dict[str, list[dict]]:
@@ -320,19 +327,19 @@ def _to_split(rows: list[dict], split: str, columns: list[str], mapping: dict | 
     return Split(keep_cols, np.asarray(labels, dtype=np.int32))
 
 
-def carve(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """Stratified, seeded split: (rest, carved) with about `fraction` of each class carved out
-    (multilabel: of the rows, at random)."""
+def carve(split: Split, fraction: float, seed: int, how: str = "random") -> tuple[Split, Split]:
+    """(rest, carved) with about `fraction` of each class carved out (multilabel: of the rows): at random,
+    seeded (how="random"), or the last rows in source order (how="last")."""
     rng = np.random.default_rng(seed)
+
+    def pick(idx: np.ndarray) -> np.ndarray:
+        n = max(1, int(round(len(idx) * fraction)))
+        return idx[-n:] if how == "last" else rng.permutation(idx)[:n]
+
     if split.labels.ndim == 2:
-        order = rng.permutation(len(split))
-        cut = max(1, int(round(len(split) * fraction)))
-        return split.take(np.sort(order[cut:])), split.take(np.sort(order[:cut]))
-    carved = []
-    for c in np.unique(split.labels):
-        idx = np.flatnonzero(split.labels == c)
-        rng.shuffle(idx)
-        carved.extend(idx[: max(1, int(round(len(idx) * fraction)))])
+        carved = pick(np.arange(len(split)))
+    else:
+        carved = np.concatenate([pick(np.flatnonzero(split.labels == c)) for c in np.unique(split.labels)])
     mask = np.zeros(len(split), bool)
     mask[carved] = True
     return split.take(np.flatnonzero(~mask)), split.take(np.flatnonzero(mask))
@@ -369,9 +376,9 @@ def load_raw(cfg: Config) -> RawData:
     if test is None:
         fraction = cfg.data.test if isinstance(cfg.data.test, float) else 0.1
         log.info("no test split in %s: carving %.0f%% of train as test", cfg.data.source, 100 * fraction)
-        train, test = carve(train, fraction, seed + 1)
+        train, test = carve(train, fraction, seed + 1, cfg.data.carve)
     validation = splits.get("validation")
     if validation is None:
         fraction = cfg.data.validation if isinstance(cfg.data.validation, float) else 0.1
-        train, validation = carve(train, fraction, seed)
+        train, validation = carve(train, fraction, seed, cfg.data.carve)
     return RawData(train, validation, test, names)
