@@ -1,5 +1,6 @@
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,19 @@ def test_a_test_label_the_train_split_lacks_is_a_user_error(tmp_path):
     test = _write(tmp_path, "test.csv", "text,label\na,0\nb,2\n")
     with pytest.raises(UserError, match=r"row 2 of the test split has label '2'"):
         load_raw(cfg_for(train, f"data.test={test}", "data.validation=0.25"))
+
+
+MRPC = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mrpc_train.tsv"
+
+
+@pytest.mark.skipif(not MRPC.exists(), reason="../shared/data/mrpc_train.tsv (the data we are given) is not here")
+def test_mrpc_config_reads_glue_train_tsv_as_shipped():
+    # a BOM before 'Quality', bare quotes inside fields, '#1 String' columns: configs/mrpc_minilm.yaml as is
+    cfg = load_config(Path(__file__).parent.parent / "configs" / "mrpc_minilm.yaml", overrides=[f"data.source={MRPC}"])
+    raw = load_raw(cfg)
+    assert raw.class_names == ["0", "1"]
+    assert len(raw.train) + len(raw.validation) + len(raw.test) == 3667  # GLUE's train: 3,667 pairs
+    labels = np.concatenate([raw.train.labels, raw.validation.labels, raw.test.labels])
+    assert int(labels.sum()) == 2473  # paraphrases (67%)
+    first = raw.train.columns["#1 String"] + raw.validation.columns["#1 String"] + raw.test.columns["#1 String"]
+    assert any('" the witness "' in t for t in first)  # quotes are text in a GLUE TSV
