@@ -17,9 +17,9 @@ SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 def test_the_combined_config_reads_the_single_input_configs_inputs():
     configs = ROOT / "configs"
     single = kerasclf.load_config(configs / "imdb_combined.yaml")
-    # the inputs as each input's own config has them, the bag at its own rate (half the CNN's)
+    # the inputs as each input's own config has them, the bag at its own rate (a quarter of the CNN's)
     parts = kerasclf.load_config(
-        configs / "imdb_cnn.yaml", configs / "imdb_bow.yaml", overrides=["inputs.1.encoder.learning_rate=0.001"]
+        configs / "imdb_cnn.yaml", configs / "imdb_bow.yaml", overrides=["inputs.1.encoder.learning_rate=0.0005"]
     )
     assert [i.name for i in single.inputs] == ["cnn", "bow"]
     assert single.inputs == parts.inputs
