@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_side import classifier, rows  # noqa: E402
 from imdb import IMDB  # noqa: E402
 from results import append, command, machine  # noqa: E402
 from subsets import imdb_subset  # noqa: E402
@@ -83,7 +84,6 @@ def run_hf(files, preset, max_length, precision="float32"):
     import torch
     import transformers
     from transformers import (
-        AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
         Trainer,
@@ -96,20 +96,8 @@ def run_hf(files, preset, max_length, precision="float32"):
     enc = tok(texts, truncation=True, max_length=max_length)
     test_enc = tok(test_texts, truncation=True, max_length=max_length)
 
-    class Rows(torch.utils.data.Dataset):
-        def __init__(self, enc, labels):
-            self.enc, self.labels = enc, labels
-
-        def __len__(self):
-            return len(self.labels)
-
-        def __getitem__(self, i):
-            return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
-
     transformers.set_seed(SEED)
-    # float32 weights, also from a float16 checkpoint (transformers 5 loads one in the checkpoint's dtype)
-    dtype = "dtype" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56) else "torch_dtype"
-    model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2, **{dtype: torch.float32})
+    model = classifier(preset, 2)
     steps = math.ceil(len(texts) / BATCH)
     args = TrainingArguments(
         output_dir=str(Path(__file__).parent / "out" / "hf_trainer"),
@@ -131,12 +119,12 @@ def run_hf(files, preset, max_length, precision="float32"):
         disable_tqdm=True,
     )
     trainer = Trainer(
-        model=model, args=args, train_dataset=Rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
+        model=model, args=args, train_dataset=rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
     )
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    logits = trainer.predict(Rows(test_enc, test_labels)).predictions
+    logits = trainer.predict(rows(test_enc, test_labels)).predictions
     acc = float((np.asarray(logits).argmax(1) == test_labels).mean())
     return len(texts) / seconds, acc, seconds, transformers.__version__
 

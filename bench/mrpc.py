@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_side import classifier, rows  # noqa: E402
 from results import append, command, machine  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "mrpc_train.tsv"
@@ -116,7 +117,6 @@ def run_trainer(files, preset: str, epochs: int):
     import torch
     import transformers
     from transformers import (
-        AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
         Trainer,
@@ -129,20 +129,8 @@ def run_trainer(files, preset: str, epochs: int):
     enc = tok(first, second, truncation=True, max_length=MAX_LENGTH)
     h_enc = tok(h_first, h_second, truncation=True, max_length=MAX_LENGTH)
 
-    class Rows(torch.utils.data.Dataset):
-        def __init__(self, enc, labels):
-            self.enc, self.labels = enc, labels
-
-        def __len__(self):
-            return len(self.labels)
-
-        def __getitem__(self, i):
-            return {**{k: v[i] for k, v in self.enc.items()}, "labels": int(self.labels[i])}
-
     transformers.set_seed(SEED)
-    # float32 weights, also from a float16 checkpoint (transformers 5 loads one in the checkpoint's dtype)
-    dtype = "dtype" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56) else "torch_dtype"
-    model = AutoModelForSequenceClassification.from_pretrained(preset, num_labels=2, **{dtype: torch.float32})
+    model = classifier(preset, 2)
     steps = epochs * math.ceil(len(labels) / BATCH)
     args = TrainingArguments(
         output_dir=str(Path(__file__).parent / "out" / "hf_trainer_mrpc"),
@@ -160,12 +148,12 @@ def run_trainer(files, preset: str, epochs: int):
         disable_tqdm=True,
     )
     trainer = Trainer(
-        model=model, args=args, train_dataset=Rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
+        model=model, args=args, train_dataset=rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
     )
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    logits = trainer.predict(Rows(h_enc, h_labels)).predictions
+    logits = trainer.predict(rows(h_enc, h_labels)).predictions
     acc, f1 = scores(np.asarray(logits).argmax(1), h_labels)
     return len(labels) * epochs / seconds, acc, f1, len(labels), transformers.__version__
 
