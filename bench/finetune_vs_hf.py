@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_side import classifier, rows  # noqa: E402
+from hf_side import classifier, rows, train_and_predict  # noqa: E402
 from imdb import IMDB  # noqa: E402
 from results import append, command, machine  # noqa: E402
 from subsets import imdb_subset  # noqa: E402
@@ -85,8 +85,6 @@ def run_hf(files, preset, max_length, precision="float32"):
     import transformers
     from transformers import (
         AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
         TrainingArguments,
     )
 
@@ -118,14 +116,8 @@ def run_hf(files, preset, max_length, precision="float32"):
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    trainer = Trainer(
-        model=model, args=args, train_dataset=rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    logits = trainer.predict(rows(test_enc, test_labels)).predictions
-    acc = float((np.asarray(logits).argmax(1) == test_labels).mean())
+    seconds, logits = train_and_predict(model, args, tok, rows(enc, labels), rows(test_enc, test_labels))
+    acc = float((logits.argmax(1) == test_labels).mean())
     return len(texts) / seconds, acc, seconds, transformers.__version__
 
 

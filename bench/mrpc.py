@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_side import classifier, rows  # noqa: E402
+from hf_side import classifier, rows, train_and_predict  # noqa: E402
 from results import append, command, machine  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "mrpc_train.tsv"
@@ -118,8 +118,6 @@ def run_trainer(files, preset: str, epochs: int):
     import transformers
     from transformers import (
         AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
         TrainingArguments,
     )
 
@@ -147,14 +145,8 @@ def run_trainer(files, preset: str, epochs: int):
         logging_strategy="no",
         disable_tqdm=True,
     )
-    trainer = Trainer(
-        model=model, args=args, train_dataset=rows(enc, labels), data_collator=DataCollatorWithPadding(tok)
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    logits = trainer.predict(rows(h_enc, h_labels)).predictions
-    acc, f1 = scores(np.asarray(logits).argmax(1), h_labels)
+    seconds, logits = train_and_predict(model, args, tok, rows(enc, labels), rows(h_enc, h_labels))
+    acc, f1 = scores(logits.argmax(1), h_labels)
     return len(labels) * epochs / seconds, acc, f1, len(labels), transformers.__version__
 
 
