@@ -20,7 +20,6 @@ configs/pairs_example.yaml's settings, so the table says where a gap between the
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -32,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import kerasclf  # noqa: E402
+from kerasclf.data.sources import read_table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_side import classifier, rows, train_and_predict  # noqa: E402
@@ -76,8 +76,8 @@ def split_files(source: Path, out: Path, held_out: int) -> dict[str, Path]:
 
 
 def read_pairs(path: Path):
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """(first sentences, second sentences, labels) of a GLUE file, read as kerasclf reads it."""
+    rows = read_table(path)
     return [r[COLUMNS[0]] for r in rows], [r[COLUMNS[1]] for r in rows], np.array([int(r["Quality"]) for r in rows])
 
 
