@@ -18,30 +18,19 @@ length buckets. Training samples/s is the training set size over the wall time o
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_side import classifier, rows, train_and_predict  # noqa: E402
+from hf_side import BATCH, CLIP, LR, SEED, WARMUP, WD, imdb_trainer  # noqa: E402
 from imdb import IMDB  # noqa: E402
 from results import append, command, machine  # noqa: E402
 from subsets import imdb_subset  # noqa: E402
-
-BATCH, LR, WARMUP, WD, CLIP, SEED = 16, 5e-5, 0.1, 0.01, 1.0, 42
-
-
-def read_jsonl(path: Path):
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r["text"] for r in rows], np.array([1 if r["label"] == "pos" else 0 for r in rows])
 
 
 def run_kerasclf(files, preset, max_length, precision="float32"):
@@ -80,47 +69,6 @@ def run_kerasclf(files, preset, max_length, precision="float32"):
     return len(data.raw.train) / seconds, acc, seconds
 
 
-def run_hf(files, preset, max_length, precision="float32"):
-    import torch
-    import transformers
-    from transformers import (
-        AutoTokenizer,
-        TrainingArguments,
-    )
-
-    texts, labels = read_jsonl(files["train"])
-    test_texts, test_labels = read_jsonl(files["test"])
-    tok = AutoTokenizer.from_pretrained(preset)
-    enc = tok(texts, truncation=True, max_length=max_length)
-    test_enc = tok(test_texts, truncation=True, max_length=max_length)
-
-    transformers.set_seed(SEED)
-    model = classifier(preset, 2)
-    steps = math.ceil(len(texts) / BATCH)
-    args = TrainingArguments(
-        output_dir=str(Path(__file__).parent / "out" / "hf_trainer"),
-        per_device_train_batch_size=BATCH,
-        per_device_eval_batch_size=64,
-        learning_rate=LR,
-        num_train_epochs=1,
-        lr_scheduler_type="linear",
-        warmup_steps=int(WARMUP * steps),
-        weight_decay=WD,
-        max_grad_norm=CLIP,
-        seed=SEED,
-        report_to=[],
-        use_cpu=not torch.cuda.is_available(),
-        bf16=precision == "mixed_bfloat16",
-        save_strategy="no",
-        logging_strategy="no",
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-    seconds, logits = train_and_predict(model, args, tok, rows(enc, labels), rows(test_enc, test_labels))
-    acc = float((logits.argmax(1) == test_labels).mean())
-    return len(texts) / seconds, acc, seconds, transformers.__version__
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", type=int, default=2000)
@@ -141,7 +89,7 @@ def main():
     ]  # unused by fit; load_data wants one
     k = run_kerasclf(files, args.preset, args.max_length, args.precision) if args.only != "hf" else None
     print("kerasclf", k, flush=True)
-    h = run_hf(files, args.preset, args.max_length, args.precision) if args.only != "kerasclf" else None
+    h = imdb_trainer(files, args.preset, args.max_length, args.precision) if args.only != "kerasclf" else None
     print("transformers", h, flush=True)
     if k and h:
         append(

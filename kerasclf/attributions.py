@@ -95,7 +95,7 @@ def integrated_gradients(
     out = {}
     for name, grad in zip(names, grads):
         emb = seen[name][0][0]  # the real embeddings (alpha applies per row; row 0's input is the text)
-        scores = (emb * grad.mean(dim=0)).sum(dim=-1).detach().cpu().numpy()
+        scores = (emb * grad.mean(dim=0)).float().sum(dim=-1).detach().cpu().numpy()  # float32: numpy has no bfloat16
         out[name] = _tokens(run.tokenizers[name], x[name][0], scores, specials)
     return out
 

@@ -94,6 +94,15 @@ def torch_dropout_attention(q, k, v, allowed, rate: float):
     return out.reshape(b, h, length, d)
 
 
+def torch_dropout(x, rate: float):
+    """x with each element zeroed with probability `rate` and the rest scaled by 1 / (1 - rate), for a torch
+    tensor x in training. Public alternative: torch.nn.functional.dropout, which Keras' unseeded dropout calls
+    on torch; its bernoulli mask is the slow part on a CPU (a 16 x 256 x 384 batch: 48 ms forward and
+    backward in float32 against 5.7 ms here, 13 ms against 6 ms in bfloat16; a MiniLM layer has two)."""
+    keep = _torch_keep_mask(x.shape, rate, x.device)
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - rate))
+
+
 def _torch_keep_mask(shape, rate: float, device):
     """A boolean mask keeping each element with probability 1 - rate (to 1/32768), from the global
     torch generator (so keras.utils.set_random_seed makes it repeatable)."""

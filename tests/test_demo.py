@@ -263,6 +263,7 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
             train(
                 kerasclf.load_config(
                     overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
+                    + ["train.precision=float32"]  # completeness to float32's precision (auto: bfloat16 on AMX)
                 ),
                 tmp_path,
             )
@@ -281,7 +282,8 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
         base = keras.ops.convert_to_numpy(run.model(x, training=False))
     np.testing.assert_allclose(base[0], base[1], atol=1e-5)
 
-    scores = attributions.integrated_gradients(run, POSITIVE, target=1, steps=64, specials=True)
+    # 64 midpoints missed the gap by 7% (0.0071 of 0.104) on the weights of one dropout stream; 512 meet it
+    scores = attributions.integrated_gradients(run, POSITIVE, target=1, steps=512, specials=True)
     total = sum(s for pairs in scores.values() for _, s in pairs)
     gap = attributions.baseline_gap(run, POSITIVE, target=1)
     assert abs(total - gap) <= 0.02 * abs(gap) + 1e-4  # completeness (Sundararajan et al. 2017)

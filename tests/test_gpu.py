@@ -28,13 +28,6 @@ needs_keras_hub = pytest.mark.skipif(
 TEXTS = ["A wonderful, moving film.", "Dull and far too long.", "not bad at all"]
 
 
-@pytest.fixture
-def float32_after():
-    """Training sets Keras' global dtype policy (train.precision); put float32 back for the next test."""
-    yield
-    keras.config.set_dtype_policy("float32")
-
-
 def on_cuda(tensor) -> bool:
     return isinstance(tensor, torch.Tensor) and tensor.device.type == "cuda"
 
@@ -56,7 +49,7 @@ def pretrained(preset, *extra, freeze=True):
 
 
 # ---------------------------------------------------------------- device placement
-def test_training_keeps_the_model_and_its_optimizer_on_the_gpu(float32_after):
+def test_training_keeps_the_model_and_its_optimizer_on_the_gpu():
     cfg = kerasclf.load_config(overrides=QUICK)
     data = kerasclf.load_data(cfg, progress=False)
     model = kerasclf.build_model(cfg, data)
@@ -79,7 +72,7 @@ def test_a_reloaded_run_predicts_on_the_gpu(sample_run):
 
 
 # ---------------------------------------------------------------- mixed bfloat16
-def test_mixed_bfloat16_trains_saves_and_predicts(tmp_path, float32_after):
+def test_mixed_bfloat16_trains_saves_and_predicts(tmp_path):
     run_dir = train(kerasclf.load_config(overrides=[*QUICK, "train.precision=mixed_bfloat16"]), tmp_path)
     with open(run_dir / "history.csv") as f:
         loss = [float(r["loss"]) for r in csv.DictReader(f)]
@@ -102,7 +95,7 @@ def test_mixed_bfloat16_trains_saves_and_predicts(tmp_path, float32_after):
 
 
 @needs_keras_hub
-def test_auto_precision_fine_tunes_a_backbone_in_mixed_bfloat16(tiny_bert, tmp_path, float32_after):
+def test_auto_precision_fine_tunes_a_backbone_in_mixed_bfloat16(tiny_bert, tmp_path):
     from kerasclf.models.build import set_precision
 
     assert set_precision(kerasclf.load_config(overrides=pretrained(tiny_bert))) == "float32"  # frozen
@@ -166,7 +159,7 @@ def test_fast_attention_runs_a_fused_kernel_and_matches_the_portable_path(kind, 
     )
 
 
-def test_fast_attention_trains_in_mixed_bfloat16_without_the_math_kernel(float32_after):
+def test_fast_attention_trains_in_mixed_bfloat16_without_the_math_kernel():
     """A transformer's training step under mixed_bfloat16 (no attention dropout): the fused kernel, forward and back."""
     keras.config.set_dtype_policy("mixed_bfloat16")
     _, model = make("{type: transformer, embedding_dim: 64, heads: 2, ff_dim: 64, layers: 1, dropout: 0.0}")

@@ -380,3 +380,41 @@ def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_pa
         "install the extra: pip install 'kerasclf[hub]'"
     )
     assert not list(tmp_path.iterdir())  # no run folder
+
+
+# ---------------------------------------------------------------- mixed bfloat16 on a CPU
+def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_explains(tiny_bert, tmp_path):
+    """train.precision auto fine-tunes in mixed bfloat16 on a CPU with AMX (its `amx_bf16` flag) and in float32
+    on others and when frozen; a mixed_bfloat16 run on any CPU trains, reloads, predicts what training wrote
+    and gives integrated-gradients attributions (numpy has no bfloat16: they come back as float32)."""
+    from pathlib import Path
+
+    import torch
+
+    from kerasclf import attributions
+    from kerasclf.models.build import set_precision
+
+    if keras.backend.backend() != "torch" or torch.cuda.is_available():
+        pytest.skip("the CPU rule of train.precision auto is torch's on a CPU")
+    enc = f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: %s}}"
+    small = ["inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
+    cpuinfo = Path("/proc/cpuinfo")
+    amx = cpuinfo.is_file() and any(
+        line.startswith("flags") and " amx_bf16" in line for line in cpuinfo.read_text().splitlines()
+    )
+    assert set_precision(kerasclf.load_config(overrides=[enc % "true", *small])) == "float32"
+    assert set_precision(kerasclf.load_config(overrides=[enc % "false", *small])) == (
+        "mixed_bfloat16" if amx else "float32"
+    )
+    run = kerasclf.load_run(
+        train(kerasclf.load_config(overrides=[enc % "false", *small, "train.precision=mixed_bfloat16"]), tmp_path)
+    )
+    backbone = run.model.get_layer("review_backbone")
+    assert all(v.dtype == "float32" for v in backbone.weights)  # mixed: float32 weights, bfloat16 compute
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in backbone.layers if layer.weights)
+    with open(run.path / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))[:20]
+    again = run.predict_proba([r["text"] for r in rows])[:, 1]
+    np.testing.assert_allclose(again, [float(r["p_pos"]) for r in rows], atol=2e-2)
+    scores = attributions.integrated_gradients(run, "the film was wonderful", target=1)["review"]
+    assert "wonderful" in [t for t, _ in scores] and all(np.isfinite(s) for _, s in scores)
