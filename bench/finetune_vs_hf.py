@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import kerasclf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hf_side import BATCH, CLIP, LR, SEED, WARMUP, WD, imdb_trainer  # noqa: E402
+from hf_side import BATCH, imdb_trainer, kerasclf_overrides  # noqa: E402
 from imdb import IMDB  # noqa: E402
 from results import append, command, machine  # noqa: E402
 from subsets import imdb_subset  # noqa: E402
@@ -38,26 +38,7 @@ def run_kerasclf(files, preset, max_length, precision="float32"):
 
     cfg = kerasclf.load_config(
         "configs/imdb_bert_finetune.yaml",
-        overrides=[
-            f"data.source={files['train']}",
-            f"data.test={files['test']}",
-            f"data.validation={files['validation']}",
-            f"inputs.0.encoder.preset={preset}",
-            f"inputs.0.max_length={max_length}",
-            "inputs.0.tokenizer.truncation=head",
-            "inputs.0.tokenizer.strip_html=false",
-            "inputs.0.encoder.pooling=pooled",
-            "inputs.0.encoder.learning_rate=null",
-            f"train.batch_size={BATCH}",
-            f"train.learning_rate={LR}",
-            "train.schedule=linear",
-            f"train.warmup_ratio={WARMUP}",
-            f"train.weight_decay={WD}",
-            f"train.clipnorm={CLIP}",
-            "train.epochs=1",
-            f"train.seed={SEED}",
-            f"train.precision={precision}",
-        ],
+        overrides=kerasclf_overrides(files, preset, max_length, precision),
     )
     data = kerasclf.load_data(cfg, progress=False)
     model = kerasclf.build_model(cfg, data)

@@ -13,6 +13,31 @@ from pathlib import Path
 BATCH, LR, WARMUP, WD, CLIP, SEED = 16, 5e-5, 0.1, 0.01, 1.0, 42
 
 
+def kerasclf_overrides(files: dict, preset: str, max_length: int, precision: str) -> list[str]:
+    """The recipe above as `--set` overrides of configs/imdb_bert_finetune.yaml (kerasclf's side): the files
+    (train, test, validation), BERT's pooled output, one rate, texts cut from the start with HTML kept."""
+    return [
+        f"data.source={files['train']}",
+        f"data.test={files['test']}",
+        f"data.validation={files['validation']}",
+        f"inputs.0.encoder.preset={preset}",
+        f"inputs.0.max_length={max_length}",
+        "inputs.0.tokenizer.truncation=head",
+        "inputs.0.tokenizer.strip_html=false",
+        "inputs.0.encoder.pooling=pooled",
+        "inputs.0.encoder.learning_rate=null",
+        f"train.batch_size={BATCH}",
+        f"train.learning_rate={LR}",
+        "train.schedule=linear",
+        f"train.warmup_ratio={WARMUP}",
+        f"train.weight_decay={WD}",
+        f"train.clipnorm={CLIP}",
+        "train.epochs=1",
+        f"train.seed={SEED}",
+        f"train.precision={precision}",
+    ]
+
+
 def rows(enc, labels):
     """A torch Dataset of a tokenizer's output and integer labels: one dict per row, as DataCollatorWithPadding
     expects."""
