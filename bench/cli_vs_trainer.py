@@ -86,7 +86,8 @@ def phases(run: Path, started: float, total: float) -> dict:
         "fit": metrics["seconds_fit"],
         "after fit": total - fit_end,
         "accuracy": metrics["test"]["accuracy"],
-        "precision": "mixed_bfloat16" if "mixed_bfloat16" in log else "float32",
+        # chosen by auto (its log line) or set (the run's config.yaml)
+        "precision": "mixed_bfloat16" if "mixed_bfloat16" in log + (run / "config.yaml").read_text() else "float32",
     }
 
 
@@ -142,7 +143,7 @@ def main():
         [
             date.today().isoformat(),
             f"IMDB {args.train} train / {args.test} test at {args.max_length}, 1 epoch, batch {BATCH}",
-            f"{args.precision}: kerasclf {args.precision if args.precision != 'auto' else ours['precision']}, Trainer "
+            f"{args.precision}: kerasclf {ours['precision']}, Trainer "
             + ("mixed_bfloat16" if args.precision == "mixed_bfloat16" else "float32"),
             f"{cli_seconds:.0f}",
             split + f" (tokenizing {ours['data']:.1f})",
