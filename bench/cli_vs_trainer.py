@@ -66,16 +66,17 @@ def other_train_reviews(archive: Path, train_file: Path, n: int, folder: Path) -
 
 
 def phases(run: Path, started: float, total: float) -> dict:
-    """Seconds of the CLI process by train.log's timestamps: start-up, data, build, fit, after."""
+    """Seconds of the CLI process by train.log's timestamps: start-up, to fit (data, tokenizing, building), fit,
+    after fit; and the run's test accuracy and precision."""
+    log = (run / "train.log").read_text(encoding="utf-8")
 
     def at(text):
-        for line in (run / "train.log").read_text(encoding="utf-8").splitlines():
+        for line in log.splitlines():
             if text in line:
                 return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp() - started
         raise SystemExit(f"{run}/train.log has no line with {text!r}")
 
     metrics = json.loads((run / "metrics.json").read_text())
-    log = (run / "train.log").read_text(encoding="utf-8")
     first = at(" ")  # the first line: the data lines, collected before the folder existed
     fit_start = at("training into")
     fit_end = fit_start + metrics["seconds_fit"]
