@@ -4,11 +4,11 @@
     cfg = build(Config, tree)  # types: unknown keys (with the closest valid one), wrong types, encoder `type`
     validate(cfg)              # values: what the types alone cannot express, e.g. heads dividing embedding_dim
 
-`validate` runs one small validator per config section and one per encoder type (`ENCODER_VALIDATORS`,
-keyed as `ENCODER_CONFIGS` is), each given the built section (`inp` an InputConfig, `where` its path,
-inputs.N). When a config has several mistakes the first is reported, so the order of the checks is part
-of what the user sees. config.py imports this module, so nothing here imports config.py: the schema
-comes in as arguments (the encoder field names its choices in its metadata).
+`validate` runs one small validator per config section and one per encoder type (`ENCODER_VALIDATORS`
+of encoder_validation.py, keyed as `ENCODER_CONFIGS` is), each given the built section (`inp` an
+InputConfig, `where` its path, inputs.N). When a config has several mistakes the first is reported,
+so the order of the checks is part of what the user sees. config.py imports this module, so nothing
+here imports config.py: the schema comes in as arguments (the encoder field names its choices in its metadata).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Callable
 from typing import Literal, Union
 
 from kerasclf import task_validation
+from kerasclf.encoder_validation import ENCODER_VALIDATORS
 from kerasclf.errors import UserError
 
 NGRAM_MAX_VOCAB = 46340  # ngram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
@@ -279,91 +279,6 @@ def validate_tokenizer(tok, where: str) -> None:
         raise UserError(f"{where}.max_tokens: expected at least 3, got {tok.max_tokens}")
 
 
-# ---------------------------------------------------------------- encoders, one validator per `type`
-def _at_least(enc, where: str, keys: tuple[str, ...], least: int = 1) -> None:
-    for key in keys:
-        if getattr(enc, key) < least:
-            raise UserError(f"{where}.encoder.{key}: expected an integer >= {least}, got {getattr(enc, key)}")
-
-
-def validate_cnn(inp, where: str) -> None:
-    """Sizes of at least 1 and at least one kernel, each at least 1 wide."""
-    enc = inp.encoder
-    _at_least(enc, where, ("embedding_dim", "filters"))
-    if not enc.kernel_sizes or min(enc.kernel_sizes) < 1:
-        raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
-
-
-def validate_bow(inp, where: str) -> None:
-    """A size of at least 1 and a positive rate of its own, if any (the n-grams: validate_ngrams)."""
-    _at_least(inp.encoder, where, ("embedding_dim",))
-    if inp.encoder.learning_rate is not None and inp.encoder.learning_rate <= 0:
-        raise UserError(f"{where}.encoder.learning_rate: expected a positive number, got {inp.encoder.learning_rate}")
-
-
-def validate_rnn(inp, where: str) -> None:
-    """Sizes and the number of stacked layers of at least 1."""
-    _at_least(inp.encoder, where, ("embedding_dim", "units", "layers"))
-
-
-def validate_transformer(inp, where: str) -> None:
-    """Sizes of at least 1 and heads dividing embedding_dim; layers 0 (the embeddings alone, pooled, as
-    fastText) only with the input's own vocabulary and a pooling that does not need [CLS] to read the text."""
-    enc = inp.encoder
-    _at_least(enc, where, ("embedding_dim",))
-    _at_least(enc, where, ("layers",), least=0)
-    if enc.layers == 0 and inp.wordpiece:
-        raise UserError(
-            f"{where}.encoder.layers: with init_from the blocks come from the checkpoint; expected the default, got 0"
-        )
-    if enc.layers == 0 and enc.pooling == "cls":
-        raise UserError(
-            f"{where}.encoder.layers: 0 blocks never let [CLS] read the text; expected "
-            "at least 1 with pooling cls, or pooling avg, max or max_mean"
-        )
-    _at_least(enc, where, ("heads", "ff_dim"))
-    if enc.layers and enc.embedding_dim % enc.heads:
-        raise UserError(
-            f"{where}.encoder.heads: embedding_dim {enc.embedding_dim} must be a multiple of heads, got {enc.heads}"
-        )
-
-
-def validate_local_transformer(inp, where: str) -> None:
-    """A transformer's checks, and windows of at least 2 tokens (even with overlap: they overlap by half)."""
-    validate_transformer(inp, where)
-    enc = inp.encoder
-    if enc.window_size < 2 or (enc.overlap and enc.window_size % 2):
-        raise UserError(
-            f"{where}.encoder.window_size: expected an integer >= 2 (even with overlap), got {enc.window_size}"
-        )
-
-
-def validate_longformer(inp, where: str) -> None:
-    """A transformer's checks, an even attention window of at least 2, global positions that exist."""
-    validate_transformer(inp, where)
-    enc = inp.encoder
-    if enc.attention_window < 2 or enc.attention_window % 2:
-        raise UserError(f"{where}.encoder.attention_window: expected an even integer >= 2, got {enc.attention_window}")
-    if any(p < 0 for p in enc.global_tokens):
-        raise UserError(f"{where}.encoder.global_tokens: expected positions >= 0, got {enc.global_tokens}")
-
-
-def validate_pretrained(inp, where: str) -> None:
-    """Nothing of its own: the backbone's sizes come from the checkpoint; its length budget is checked by
-    validate_truncation, its dropout by validate_rates."""
-
-
-ENCODER_VALIDATORS: dict[str, Callable[..., None]] = {
-    "bow": validate_bow,
-    "cnn": validate_cnn,
-    "rnn": validate_rnn,
-    "transformer": validate_transformer,
-    "local_transformer": validate_local_transformer,
-    "longformer": validate_longformer,
-    "pretrained": validate_pretrained,
-}
-
-
 # ---------------------------------------------------------------- train, data, head
 def validate_train(train) -> None:
     """Positive counts and learning rate, a known metric to stop on, rates within their ranges."""
@@ -391,7 +306,12 @@ def validate_data(data) -> None:
 
 
 def validate_head(head) -> None:
-    """Layer widths of at least 1; residual_mlp needs a first width to project to."""
+    """Layer widths of at least 1; residual_mlp needs a first width to project to; dropout rates in [0, 1)."""
+    for key in ("dropout", "input_dropout"):
+        if not 0 <= getattr(head, key) < 1:
+            raise UserError(f"head.{key}: expected a rate from 0 up to (not including) 1, got {getattr(head, key)}")
+    if head.path_loss < 0:
+        raise UserError(f"head.path_loss: expected a weight >= 0, got {head.path_loss}")
     for u in head.units:
         if u < 1:
             raise UserError(f"head.units: expected integers >= 1, got {u}")

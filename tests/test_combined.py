@@ -3,6 +3,7 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 import yaml
@@ -17,11 +18,12 @@ SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 def test_the_combined_config_reads_the_single_input_configs_inputs():
     configs = ROOT / "configs"
     single = kerasclf.load_config(configs / "imdb_combined.yaml")
-    # the inputs as each input's own config has them, the bag at its own rate (a quarter of the CNN's)
+    # the inputs as each input's own config has them, NBSVM at its own config's rate (train.learning_rate there)
     parts = kerasclf.load_config(
-        configs / "imdb_cnn.yaml", configs / "imdb_bow.yaml", overrides=["inputs.1.encoder.learning_rate=0.0005"]
+        configs / "imdb_cnn.yaml", configs / "imdb_nbsvm.yaml", overrides=["inputs.1.encoder.learning_rate=0.02"]
     )
-    assert [i.name for i in single.inputs] == ["cnn", "bow"]
+    assert kerasclf.load_config(configs / "imdb_nbsvm.yaml").train.learning_rate == 0.02
+    assert [i.name for i in single.inputs] == ["cnn", "nbsvm"]
     assert single.inputs == parts.inputs
     merged = kerasclf.load_config(  # the earlier combination, still a merge with no file edited
         configs / "imdb_local_transformer.yaml", configs / "imdb_longformer.yaml", configs / "imdb_bert_frozen.yaml"
@@ -37,6 +39,7 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
         {"name": "local", "encoder": yaml.safe_load(f"{{type: local_transformer, window_size: 8, {SMALL}}}")},
         {"name": "long", "encoder": yaml.safe_load(f"{{type: longformer, attention_window: 8, {SMALL}}}")},
         {"name": "bert", "max_length": 32, "encoder": {"type": "pretrained", "preset": str(tiny_bert), "freeze": True}},
+        {"name": "nb", "encoder": {"type": "nbsvm", "ngram_buckets": 1000}},  # the wide path, adapted in `core`
     ]
     for inp in inputs:
         inp.setdefault("max_length", 48)
@@ -55,19 +58,23 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
     )
     run_dir = train(kerasclf.load_config(cfg_file), tmp_path / "runs")
     run = kerasclf.load_run(run_dir)
+    from kerasclf.models import nbsvm
+
+    ratios = keras.ops.convert_to_numpy(nbsvm._find(run.model, "nb_nbsvm").ratios)
+    assert np.abs(ratios).max() > 0 and (ratios[0] == 0).all()  # set from the train rows, saved, reloaded
     # one λ and permutation for the whole model: every input's mixup layer shares the model's state
     from kerasclf.models.build import build_network
     from kerasclf.models.mixup import EmbeddingMixup
 
     net = build_network(run.config, {n: t.vocab_size for n, t in run.tokenizers.items()}, 2)
     mixers = [x for x in net._flatten_layers(include_self=False, recursive=True) if isinstance(x, EmbeddingMixup)]
-    assert len(mixers) == 6 and all(m.state is net._mix for m in mixers)
+    assert len(mixers) == 7 and all(m.state is net._mix for m in mixers)
     with open(run_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))[:20]
     probs = run.predict_proba([r["text"] for r in rows])
     np.testing.assert_allclose(probs[:, 1], [float(r["p_pos"]) for r in rows], atol=1e-5)
     log = (run_dir / "train.log").read_text()
-    for name in ("cnn_pool", "rnn", "full_pool", "local_pool", "long_pool", "bert_backbone"):
+    for name in ("cnn_pool", "rnn", "full_pool", "local_pool", "long_pool", "bert_backbone", "nb_pool"):
         assert name in log  # the summary names each input's feature layer and its size
     assert "not cached: train.mixup_alpha > 0" in log  # the frozen backbone runs in every step, and the log says why
 

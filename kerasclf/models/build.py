@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import keras
+import numpy as np
 
 from kerasclf import checkpoints, keys
 from kerasclf.config import Config
@@ -27,7 +29,7 @@ log = logging.getLogger("kerasclf")
 def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) -> keras.Model:
     mixup = cfg.train.mixup_alpha > 0
     branches = [inp for inp in cfg.inputs if inp.pretrained]
-    core_inputs, features = {}, []
+    core_inputs, features, wide = {}, [], []
     for inp in cfg.inputs:
         if inp.pretrained:
             vec = keras.Input(shape=(checkpoints.feature_dim(inp),), name=keys.features(inp.name))
@@ -36,13 +38,14 @@ def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) ->
             continue
         ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
         encoder = registry.get(inp.encoder.type)
-        x, mask = encoder.embed(ids, inp, vocab_sizes[inp.name])
+        per_class = {"classes": num_classes} if getattr(encoder, "PER_CLASS", False) else {}  # nbsvm
+        x, mask = encoder.embed(ids, inp, vocab_sizes[inp.name], **per_class)
         if mixup:
             x, mask = EmbeddingMixup(name=f"{inp.name}_mixup")(x, mask)
-        features.append(encoder.encode(x, mask, inp))
+        (wide if per_class else features).append(encoder.encode(x, mask, inp))
         core_inputs[inp.name] = ids
-    logits = head(features, cfg.head, num_classes)
-    options = dict(name=cfg.name, mixup_alpha=cfg.train.mixup_alpha, seed=cfg.train.seed)
+    logits = head(features, cfg.head, num_classes, wide)
+    options = dict(name=cfg.name, mixup_alpha=cfg.train.mixup_alpha, seed=cfg.train.seed, path_loss=cfg.head.path_loss)
     if not branches:
         return Classifier(core_inputs, logits, **options)
     # the core first, then the backbones: the head starts from the same random weights either way
@@ -82,8 +85,20 @@ def build_model(cfg: Config, data) -> keras.Model:
     vocab_sizes = {name: tok.vocab_size for name, tok in data.tokenizers.items()}
     set_precision(cfg)
     model = build_network(cfg, vocab_sizes, data.num_classes)
+    adapt_to_train(model, cfg, data)
     rates = backbone_learning_rates(model, cfg)
     return compile_model(model, cfg.train, data.num_classes, len(data.train), rates, cfg.task, data.pos_weight)
+
+
+def adapt_to_train(model: keras.Model, cfg: Config, data) -> None:
+    """Encoders with statistics of the training rows (an `adapt` in their module: nbsvm's log-count ratios)
+    get them here, from the training split's ids and labels, before the first step."""
+    for inp in cfg.inputs:
+        encoder = None if inp.pretrained else registry.get(inp.encoder.type)
+        if hasattr(encoder, "adapt"):
+            start, ids = time.perf_counter(), data.arrays["train"][inp.name]
+            encoder.adapt(model, inp, ids, np.asarray(data.raw.train.labels))
+            log.info(f"{inp.name}: adapted to the {len(ids):,} train rows ({time.perf_counter() - start:.1f} s)")
 
 
 def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list, float]]:

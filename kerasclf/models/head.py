@@ -2,16 +2,102 @@
 
 head: {kind: mlp, units: [64], dropout: 0.3}            # concat -> Dense(64) -> dropout -> logits
 head: {kind: residual_mlp, units: [256, 256]}           # concat -> Dense(256) -> 2 residual blocks -> logits
+
+Inputs whose encoder scores the classes itself (nbsvm: PER_CLASS) take the wide path of Wide & Deep
+(Cheng et al. 2016) instead: their scores, summed, pass a Dense that starts as the identity and are added
+to the logits, so training starts from their own (naive-Bayes) decision. Through the MLP's random first
+layer that decision would be scrambled at the start (tried: 88.8% test against 91% for NBSVM alone).
+
+head: {input_dropout: 0.25}   # ModDrop (Neverova et al. 2016): while training, each input's features (or
+                              # wide scores) are zeroed for an example with this chance, never all of them
+An input that fits the training rows fast (nbsvm) would otherwise leave the others little to learn from.
+
+head: {path_loss: 0.5}   # with a wide input: loss = L(deep + wide) + 0.5 * (L(deep) + L(wide)), each path
+                         # also scored alone (Gradient-Blending's per-modality losses, Wang et al. 2020)
 """
 
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from kerasclf.config import HeadConfig
 
 
-def head(features: list, cfg: HeadConfig, num_classes: int):
+def head(features: list, cfg: HeadConfig, num_classes: int, wide: list = ()):
+    """Logits (batch, num_classes) from the deep `features` (concatenated, then the MLP) plus the `wide`
+    per-class scores; either list may be empty, not both."""
+    if cfg.input_dropout and len(features) + len(wide) > 1:
+        dropped = InputDropout(cfg.input_dropout, name="input_dropout")([*features, *wide])
+        features, wide = dropped[: len(features)], dropped[len(features) :]
+    if not features:
+        return _wide_logits(wide, num_classes, "logits")
+    deep = _deep_logits(features, cfg, num_classes, "logits" if not wide else "deep_logits")
+    if not wide:
+        return deep
+    return FusedLogits(name="logits", dtype="float32")([deep, _wide_logits(wide, num_classes, "wide_logits")])
+
+
+class PathState:
+    """The logits of each path of the batch in flight, handed from FusedLogits to the model's loss."""
+
+    def __init__(self):
+        self.paths = None
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class FusedLogits(keras.layers.Layer):
+    """[logits (batch, classes) of each path: deep, wide] -> their sum. While training, with a `state`
+    (the Classifier's, when head.path_loss > 0), it leaves the paths there for the loss to score each alone."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.state: PathState | None = None
+
+    def call(self, paths, training=None):
+        if training and self.state is not None:
+            self.state.paths = list(paths)
+        out = paths[0]
+        for p in paths[1:]:
+            out = out + p
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
+class InputDropout(keras.layers.Layer):
+    """[features (batch, dim_i) per input] -> the same list, where while training each input's row is zeroed
+    for an example with chance `rate` (not rescaled: the head sees inputs missing, not louder). An example
+    that would lose every input keeps them all. Written here: Keras' Dropout drops units, not whole inputs."""
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = float(rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return list(inputs)
+        batch = ops.shape(inputs[0])[0]
+        keep = keras.random.uniform((batch, len(inputs)), seed=self.seed_generator) >= self.rate
+        keep = ops.logical_or(keep, ops.logical_not(ops.any(keep, axis=1, keepdims=True)))
+        return [x * ops.cast(keep[:, i : i + 1], x.dtype) for i, x in enumerate(inputs)]
+
+    def compute_output_shape(self, input_shape):
+        return list(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+def _wide_logits(wide: list, num_classes: int, name: str):
+    scores = wide[0] if len(wide) == 1 else keras.layers.Add(name="wide_sum")(list(wide))
+    return keras.layers.Dense(num_classes, kernel_initializer="identity", name=name, dtype="float32")(scores)
+
+
+def _deep_logits(features: list, cfg: HeadConfig, num_classes: int, name: str):
     h = features[0] if len(features) == 1 else keras.layers.Concatenate(name="fusion_concat")(features)
     if cfg.kind == "residual_mlp":
         width = cfg.units[0]
@@ -29,4 +115,4 @@ def head(features: list, cfg: HeadConfig, num_classes: int):
             h = keras.layers.Dense(units, activation=cfg.activation, name=f"head_dense{i}")(h)
             if cfg.dropout:
                 h = keras.layers.Dropout(cfg.dropout, name=f"head_dropout{i}")(h)
-    return keras.layers.Dense(num_classes, name="logits", dtype="float32")(h)
+    return keras.layers.Dense(num_classes, name=name, dtype="float32")(h)

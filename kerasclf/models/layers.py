@@ -36,7 +36,8 @@ class ApplyMask(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerasclf")
 class MaskedPool(keras.layers.Layer):
-    """(x (batch, length, dim), mask (batch, length)) -> (batch, dim): max, mean or max_mean over real tokens.
+    """(x (batch, length, dim), mask (batch, length)) -> (batch, dim): max, mean, max_mean or sum over real
+    tokens.
 
     A row with no real token pools to zeros. With `zeroed_nonnegative=True` the caller promises that
     x is >= 0 everywhere and 0 at padding (ReLU features after ApplyMask): then a plain max and sum
@@ -45,8 +46,8 @@ class MaskedPool(keras.layers.Layer):
 
     def __init__(self, mode: str = "max", zeroed_nonnegative: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("max", "mean", "max_mean"):
-            raise ValueError(f"MaskedPool mode must be max, mean or max_mean, got {mode!r}")
+        if mode not in ("max", "mean", "max_mean", "sum"):
+            raise ValueError(f"MaskedPool mode must be max, mean, max_mean or sum, got {mode!r}")
         self.mode = mode
         self.zeroed_nonnegative = zeroed_nonnegative
         self.supports_masking = True  # it takes the padding mask explicitly; a Keras mask ends here
@@ -64,9 +65,9 @@ class MaskedPool(keras.layers.Layer):
             else:
                 very_negative = ops.cast(-1e9 if x.dtype != "float16" else -6e4, x.dtype)
                 parts.append(ops.max(ops.where(m > 0, x, very_negative), axis=1) * ops.cast(count > 0, x.dtype))
-        if self.mode in ("mean", "max_mean"):
+        if self.mode in ("mean", "max_mean", "sum"):
             total = ops.sum(x if self.zeroed_nonnegative else x * m, axis=1)
-            parts.append(total / ops.maximum(count, 1.0))
+            parts.append(total if self.mode == "sum" else total / ops.maximum(count, 1.0))
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
     def compute_output_shape(self, x_shape, padding_mask_shape):
@@ -239,37 +240,19 @@ class NgramEmbedding(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, buckets: int, output_dim: int, order: int = 2, **kwargs):
         super().__init__(**kwargs)
-        if order not in (2, 3):
-            raise ValueError(f"NgramEmbedding order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
-        self.order = int(order)
-        if vocab_size > NGRAM_MAX_VOCAB:
-            raise ValueError(
-                f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
-            )
-        if not 2 <= buckets <= 2**31 - 1 - vocab_size:
-            raise ValueError(
-                f"NgramEmbedding buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
-            )
-        self.vocab_size, self.buckets, self.output_dim = int(vocab_size), int(buckets), int(output_dim)
-        self.prime = _largest_prime_at_most(self.buckets)
-        # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
-        self.multiplier = min(self.vocab_size, (2**31 - 1 - self.vocab_size) // self.prime)
+        self.hash = NgramHash(vocab_size, buckets, order)
+        self.vocab_size, self.buckets, self.order = self.hash.vocab_size, self.hash.buckets, self.hash.order
+        self.prime, self.multiplier, self.output_dim = self.hash.prime, self.hash.multiplier, int(output_dim)
 
     def build(self, input_shape):
         self.table = self.add_weight(shape=(self.prime, self.output_dim), initializer="uniform", name="table")
 
     def call(self, ids):
-        ids = ops.cast(ids, "int32")
-        previous = ops.pad(ids, [(0, 0), (1, 0)])[:, :-1]
-        real = ops.logical_and(previous > 0, ids > 0)
-        index = ops.mod(previous * self.vocab_size + ids, self.prime)
-        rows = ops.take(self.table, index, axis=0)
-        out = rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
-        if self.order == 3:
-            pair_before = ops.pad(index, [(0, 0), (1, 0)])[:, :-1]
-            real3 = ops.logical_and(real, ops.pad(ids, [(0, 0), (2, 0)])[:, :-2] > 0)
-            rows3 = ops.take(self.table, ops.mod(pair_before * self.multiplier + ids, self.prime), axis=0)
-            out = out + rows3 * ops.expand_dims(ops.cast(real3, rows3.dtype), -1)
+        out = None
+        for index, real in self.hash.rows(ids):
+            rows = ops.take(self.table, index, axis=0)
+            rows = rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
+            out = rows if out is None else out + rows
         return out
 
     def compute_output_shape(self, input_shape):
@@ -283,6 +266,42 @@ class NgramEmbedding(keras.layers.Layer):
             "output_dim": self.output_dim,
             "order": self.order,
         }
+
+
+class NgramHash:
+    """Word pairs (and triples) hashed to table rows, as NgramEmbedding's docstring says; NBSVMScores
+    (models/nbsvm.py) reads the n-grams the same way."""
+
+    def __init__(self, vocab_size: int, buckets: int, order: int = 2):
+        if order not in (2, 3):
+            raise ValueError(f"NgramEmbedding order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
+        if vocab_size > NGRAM_MAX_VOCAB:
+            raise ValueError(
+                f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
+            )
+        if not 2 <= buckets <= 2**31 - 1 - vocab_size:
+            raise ValueError(
+                f"NgramEmbedding buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
+            )
+        self.vocab_size, self.buckets, self.order = int(vocab_size), int(buckets), int(order)
+        self.prime = _largest_prime_at_most(self.buckets)
+        # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
+        self.multiplier = min(self.vocab_size, (2**31 - 1 - self.vocab_size) // self.prime)
+
+    def rows(self, ids) -> list:
+        """[(row, real)], each (batch, length): the row of the word pair ending at each position and whether
+        that pair is in the text (before the first word or in padding it is not); with order 3, then the same
+        for the triples."""
+        ids = ops.cast(ids, "int32")
+        previous = ops.pad(ids, [(0, 0), (1, 0)])[:, :-1]
+        real = ops.logical_and(previous > 0, ids > 0)
+        index = ops.mod(previous * self.vocab_size + ids, self.prime)
+        out = [(index, real)]
+        if self.order == 3:
+            pair_before = ops.pad(index, [(0, 0), (1, 0)])[:, :-1]
+            real3 = ops.logical_and(real, ops.pad(ids, [(0, 0), (2, 0)])[:, :-2] > 0)
+            out.append((ops.mod(pair_before * self.multiplier + ids, self.prime), real3))
+        return out
 
 
 def _largest_prime_at_most(n: int) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasclf.models.head import FusedLogits, PathState
+
 
 class MixState:
     """What the model drew for the batch in flight, shared with its EmbeddingMixup layers."""
@@ -52,13 +54,18 @@ class Classifier(keras.Model):
     def __init__(self, *args, **kwargs):
         mixup_alpha = kwargs.pop("mixup_alpha", 0.0)
         seed = kwargs.pop("seed", None)
+        path_loss = kwargs.pop("path_loss", 0.0)
         super().__init__(*args, **kwargs)
+        self.path_loss = float(path_loss)
+        self._paths = PathState()
         self.mixup_alpha = float(mixup_alpha)
         self._mix = MixState()
         self._mix_seed = keras.random.SeedGenerator(seed) if self.mixup_alpha > 0 else None
         for layer in self._flatten_layers(include_self=False, recursive=True):  # sub-models' too
             if isinstance(layer, EmbeddingMixup):
                 layer.state = self._mix
+            if isinstance(layer, FusedLogits) and self.path_loss > 0:
+                layer.state = self._paths
 
     def predict(self, x, *args, **kwargs):
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
@@ -80,10 +87,14 @@ class Classifier(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         lam, perm = self._mix.lam, self._mix.perm
+        paths, self._paths.paths = self._paths.paths, None
+        scored = [(1.0, y_pred)] + ([(self.path_loss, p) for p in paths] if training and paths else [])
+
+        def loss(target):  # the fused logits' loss, plus each path's own (head.path_loss)
+            parts = [w * super(Classifier, self).compute_loss(x, target, p, sample_weight, training) for w, p in scored]
+            return sum(parts[1:], parts[0])
+
         if not training or lam is None:
-            return super().compute_loss(x, y, y_pred, sample_weight, training)
+            return loss(y)
         self._mix.lam = self._mix.perm = None
-        mixed_with = ops.take(y, perm, axis=0)
-        return lam * super().compute_loss(x, y, y_pred, sample_weight, training) + (1.0 - lam) * super().compute_loss(
-            x, mixed_with, y_pred, sample_weight, training
-        )
+        return lam * loss(y) + (1.0 - lam) * loss(ops.take(y, perm, axis=0))
