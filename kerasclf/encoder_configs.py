@@ -120,6 +120,9 @@ class NBSVMConfig:
     ngram_buckets: int = 1_000_000  # rows the word pairs (and triples) are hashed into; 0: words only
     ngram_order: Literal[2, 3] = 3  # 2: word pairs; 3: pairs and triples
     alpha: float = 1.0  # naive-Bayes smoothing: added to every feature's count in each class
+    # while training, score each text by ratios counted without its fold (one of `folds`, by its ids): out of
+    # fold, as stacking does, so the path is as sure of a training text as of a new one; 0: off
+    folds: int = 0
     learning_rate: float | None = None  # its own peak rate (default: train.learning_rate)
 
 

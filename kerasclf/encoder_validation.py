@@ -37,6 +37,8 @@ def validate_nbsvm(inp, where: str) -> None:
         raise UserError(
             f"{where}.encoder.alpha: expected a positive number (naive-Bayes smoothing), got {inp.encoder.alpha}"
         )
+    if inp.encoder.folds == 1 or inp.encoder.folds < 0:
+        raise UserError(f"{where}.encoder.folds: expected 0 (off) or at least 2 folds, got {inp.encoder.folds}")
     if inp.encoder.learning_rate is not None and inp.encoder.learning_rate <= 0:
         raise UserError(f"{where}.encoder.learning_rate: expected a positive number, got {inp.encoder.learning_rate}")
 

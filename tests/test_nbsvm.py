@@ -84,6 +84,28 @@ def test_an_adapted_model_ignores_padding_round_trips_a_keras_file_and_trains(tm
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.ratios), ratios)  # fixed while training
 
 
+def test_with_folds_each_training_text_is_scored_by_the_ratios_of_the_other_folds_and_new_texts_by_all():
+    folded = "{type: nbsvm, ngram_buckets: 64, ngram_order: 3, folds: 3}"
+    x, y = batch(30, vocab=10), np.array([0, 1] * 15)
+    _, model, ratios = adapted(folded, x, y)
+    _, _, plain = adapted(TRIGRAMS, x, y)
+    np.testing.assert_allclose(ratios, plain, rtol=1e-6)  # the table new texts meet: every training row
+    fold = keras.ops.convert_to_numpy(nbsvm.fold_of(x, 3))
+    np.testing.assert_array_equal(fold, x.sum(1) % 3)
+    assert len(set(fold)) == 3
+    layer = model.get_layer("review_nbsvm")
+    tables = keras.ops.convert_to_numpy(layer.fold_ratios).reshape(3, layer.rows, 2)
+    for k in range(3):
+        _, _, without = adapted(TRIGRAMS, x[fold != k], y[fold != k])
+        np.testing.assert_allclose(tables[k], without, rtol=1e-5, atol=1e-6)
+    scores = {t: value(layer(x, training=t)[0]) for t in (True, False)}
+    rows, present = (keras.ops.convert_to_numpy(a) for a in layer.features(x))
+    w = keras.ops.convert_to_numpy(layer.weights_table)[rows] + nbsvm.W_OFFSET
+    mask = present[..., None] / nbsvm.R_SCALE
+    np.testing.assert_allclose(scores[False], w * ratios[rows] * mask, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(scores[True], w * tables[fold[:, None], rows] * mask, rtol=1e-5, atol=1e-7)
+
+
 def test_with_a_deep_input_its_scores_join_the_logits_through_an_identity_dense():
     cfg = load_config(
         overrides=[
@@ -141,6 +163,7 @@ def test_input_dropout_drops_whole_inputs_per_example_never_all_and_only_while_t
     ("override", "message"),
     [
         ("inputs.0.encoder={type: nbsvm, alpha: 0}", r"^inputs\.0\.encoder\.alpha: expected a positive number"),
+        ("inputs.0.encoder={type: nbsvm, folds: 1}", r"^inputs\.0\.encoder\.folds: expected 0 \(off\) or at least 2"),
         ("inputs.0.encoder={type: nbsvm, learning_rate: -1}", r"^inputs\.0\.encoder\.learning_rate: expected a pos"),
         ("head.input_dropout=1.0", r"^head\.input_dropout: expected a rate from 0 up to"),
     ],

@@ -23,7 +23,7 @@ from keras import ops
 from kerasclf.config import InputConfig
 from kerasclf.models.layers import MaskedPool, NgramHash
 
-__all__ = ["NBSVMScores", "adapt", "embed", "encode"]
+__all__ = ["NBSVMScores", "adapt", "embed", "encode", "fold_of"]
 
 W_OFFSET, R_SCALE = 0.4, 320.0  # Howard's w_adj; his r_adj was 10 (see the docstring)
 PER_CLASS = True  # embed takes the number of classes: one score per class
@@ -36,13 +36,14 @@ class NBSVMScores(keras.layers.Layer):
     (`present` is 0 at repeats and padding, where the scores are 0 too). Its non-trainable `ratios` are
     zero until `adapt` sets them from training data."""
 
-    def __init__(self, vocab_size: int, buckets: int, order: int, classes: int, **kwargs):
+    def __init__(self, vocab_size: int, buckets: int, order: int, classes: int, folds: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size, self.buckets, self.order, self.classes = (
+        self.vocab_size, self.buckets, self.order, self.classes, self.folds = (
             int(vocab_size),
             int(buckets),
             int(order),
             int(classes),
+            int(folds),
         )
         self.hash = NgramHash(vocab_size, buckets, order) if buckets else None
         self.rows = self.vocab_size + (self.hash.prime if self.hash else 0)
@@ -52,6 +53,9 @@ class NBSVMScores(keras.layers.Layer):
         init = keras.initializers.RandomUniform(-0.1, 0.1)
         self.weights_table = self.add_weight(shape=shape, initializer=init, name="weights")
         self.ratios = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="ratios")
+        if self.folds:  # fold k's table: the ratios of every training text outside fold k
+            shape = (self.folds * self.rows, self.classes)
+            self.fold_ratios = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="fold_ratios")
 
     def features(self, ids):
         """(rows (batch, features) sorted, present (batch, features) bool): each row of the text once."""
@@ -63,9 +67,14 @@ class NBSVMScores(keras.layers.Layer):
         fresh = ops.concatenate([ops.ones_like(rows[:, :1], "bool"), ops.not_equal(rows[:, 1:], rows[:, :-1])], 1)
         return rows, ops.logical_and(fresh, rows > 0)
 
-    def call(self, ids):
+    def call(self, ids, training=None):
         rows, present = self.features(ids)
-        w, r = ops.take(self.weights_table, rows, axis=0), ops.take(self.ratios, rows, axis=0)
+        if training and self.folds:  # out of fold: a training text never scores by its own counts
+            offset = fold_of(ids, self.folds) * self.rows
+            r = ops.take(self.fold_ratios, rows + ops.expand_dims(offset, 1), axis=0)
+        else:
+            r = ops.take(self.ratios, rows, axis=0)
+        w = ops.take(self.weights_table, rows, axis=0)
         mask = ops.cast(present, w.dtype)
         return (w + W_OFFSET) * r * (ops.expand_dims(mask, -1) / R_SCALE), mask
 
@@ -75,12 +84,19 @@ class NBSVMScores(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets,
-                "order": self.order, "classes": self.classes}  # fmt: skip
+                "order": self.order, "classes": self.classes, "folds": self.folds}  # fmt: skip
+
+
+def fold_of(ids, folds: int):
+    """A text's fold, from its token ids alone (their sum modulo `folds`), so that `adapt` and training
+    agree without a fold column, and a review repeated in train lands in one fold."""
+    return ops.mod(ops.sum(ops.cast(ids, "int32"), axis=1), folds)
 
 
 def embed(ids, inp: InputConfig, vocab_size: int, classes: int):
     cfg = inp.encoder
-    return NBSVMScores(vocab_size, cfg.ngram_buckets, cfg.ngram_order, classes, name=f"{inp.name}_nbsvm")(ids)
+    layer = NBSVMScores(vocab_size, cfg.ngram_buckets, cfg.ngram_order, classes, cfg.folds, name=f"{inp.name}_nbsvm")
+    return layer(ids)
 
 
 def encode(x, mask, inp: InputConfig):
@@ -91,22 +107,34 @@ def adapt(model: keras.Model, inp: InputConfig, ids: np.ndarray, labels: np.ndar
     """Set the input's log-count ratios from the training rows: per class c (one against the rest),
     r = log((alpha + count_c) / |alpha + count_c|_1) - log((alpha + count_rest) / |...|_1), where count_c[f] is
     how many texts of class c hold feature f (Wang & Manning 2012, eq. 2) and the norms run over every row
-    but padding's (whose ratio is 0). `labels`: class ids, or a multilabel task's 0/1 matrix."""
+    but padding's (whose ratio is 0). `labels`: class ids, or a multilabel task's 0/1 matrix. With `folds`,
+    fold k's table counts every training text but fold k's (`fold_of`)."""
     layer = _find(model, f"{inp.name}_nbsvm")
     targets = labels if labels.ndim == 2 else np.eye(layer.classes, dtype=np.int64)[labels]
-    counts, totals = np.zeros((layer.rows, layer.classes)), np.zeros(layer.rows)
+    parts = max(layer.folds, 1)
+    counts, totals = np.zeros((parts, layer.rows, layer.classes)), np.zeros((parts, layer.rows))
     for start in range(0, len(ids), chunk):
-        rows, present = (ops.convert_to_numpy(a) for a in layer.features(ids[start : start + chunk]))
-        y = targets[start : start + chunk]
-        totals += np.bincount(rows[present], minlength=layer.rows)
+        x = ids[start : start + chunk]
+        rows, present = (ops.convert_to_numpy(a) for a in layer.features(x))
+        fold = ops.convert_to_numpy(fold_of(x, parts))
+        index, y = rows + (fold * layer.rows)[:, None], targets[start : start + chunk]
+        totals += np.bincount(index[present], minlength=parts * layer.rows).reshape(totals.shape)
         for c in range(layer.classes):
             held = present & (y[:, c] > 0)[:, None]
-            counts[:, c] += np.bincount(rows[held], minlength=layer.rows)
+            counts[..., c] += np.bincount(index[held], minlength=parts * layer.rows).reshape(totals.shape)
     alpha = inp.encoder.alpha
+    layer.ratios.assign(_ratios(counts.sum(0), totals.sum(0), alpha))
+    if layer.folds:
+        tables = [_ratios(counts.sum(0) - counts[k], totals.sum(0) - totals[k], alpha) for k in range(parts)]
+        layer.fold_ratios.assign(np.concatenate(tables))
+
+
+def _ratios(counts: np.ndarray, totals: np.ndarray, alpha: float) -> np.ndarray:
+    """Log-count ratios (rows, classes), one class against the rest; padding's row is 0."""
     p, q = alpha + counts, alpha + (totals[:, None] - counts)
     ratios = np.log(p / p[1:].sum(0)) - np.log(q / q[1:].sum(0))
     ratios[0] = 0.0  # padding
-    layer.ratios.assign(ratios.astype("float32"))
+    return ratios.astype("float32")
 
 
 def _find(model: keras.Model, name: str) -> keras.layers.Layer:
