@@ -3,6 +3,7 @@
     python bench/imdb.py --config configs/imdb_cnn.yaml
     python bench/imdb.py --config configs/imdb_rnn.yaml --set train.epochs=3
     python bench/imdb.py --config configs/imdb_cnn.yaml --seeds 1 2 3   # one row per seed, then their mean
+    python bench/imdb.py --config configs/imdb_combined.yaml --drop bow  # a drop-one ablation: the rest, fused
 
 Records validation and test accuracy, test macro F1, epochs, seconds per epoch, tokenization seconds, peak
 memory (max resident set size of this process) and the saved model's size, with the date, machine and command.
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import kerasclf  # noqa: E402
 from kerasclf.cli import setup_logging  # noqa: E402
+from kerasclf.config import from_dict  # noqa: E402
 from kerasclf.train import train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,6 +65,7 @@ def main():
     p.add_argument("--source", default=str(IMDB))
     p.add_argument("--output-dir", default=str(Path(__file__).parent / "out"))
     p.add_argument("--seeds", type=int, nargs="+", help="train once per seed (train.seed), a row each")
+    p.add_argument("--drop", action="append", default=[], help="leave out this input (by name); repeatable")
     args = p.parse_args()
     setup_logging()
     accuracies = [one_run(args, [f"train.seed={s}"] if s is not None else []) for s in (args.seeds or [None])]
@@ -74,8 +77,22 @@ def main():
         )
 
 
+def without_inputs(cfg, names: list[str]):
+    """The config with the named inputs left out and the rest as they were (head and training included),
+    named `<name>-no_<input>`: a drop-one ablation of a fused config."""
+    missing = set(names) - {i.name for i in cfg.inputs}
+    if missing:
+        sys.exit(f"error: --drop {sorted(missing)}: no such input in {[i.name for i in cfg.inputs]}")
+    tree = cfg.to_dict()
+    tree["inputs"] = [i for i in tree["inputs"] if i["name"] not in names]
+    tree["name"] = cfg.name + "".join(f"-no_{n}" for n in names)
+    return from_dict(tree)
+
+
 def one_run(args, seed_override: list[str]) -> float:
     cfg = kerasclf.load_config(*args.config, overrides=[f"data.source={args.source}", *args.overrides, *seed_override])
+    if args.drop:
+        cfg = without_inputs(cfg, args.drop)
     run_dir = train(cfg, args.output_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # with --seeds: the peak of all runs so far

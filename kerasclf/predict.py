@@ -47,7 +47,11 @@ def main(argv=None) -> int:
     p = Parser(prog="python -m kerasclf.predict", description="Classify text with a trained run folder.")
     p.add_argument("--run", required=True, help="run folder written by kerasclf.train")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text", action="append", help="a text to classify (repeatable); NAME=TEXT for several inputs")
+    src.add_argument(
+        "--text",
+        action="append",
+        help="a text to classify (repeatable); NAME=TEXT for each input where the inputs read different columns",
+    )
     src.add_argument("--input", help=".txt (one text a line) or .csv/.tsv/.jsonl with the run's text columns")
     args = p.parse_args(argv)
     run = Run.load(args.run)

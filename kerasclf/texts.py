@@ -62,12 +62,15 @@ def _missing(cfg: Config, inp: InputConfig, i: int) -> str:
 
 
 def from_assignments(cfg: Config, items: list[str]) -> list[str | dict]:
-    """`--text` arguments: plain texts for a one-input model (`NAME=` before one is dropped), else one
-    text made of `NAME=TEXT` for each input."""
+    """`--text` arguments: plain texts for a one-input model (`NAME=` before one is dropped) and for inputs
+    that all read the same one column (a fused model of one text: each `--text` is a text for every input),
+    else one text made of `NAME=TEXT` for each input."""
     names = {inp.name for inp in cfg.inputs}
     if len(names) == 1:
         name = next(iter(names))
         return [item.split("=", 1)[1] if item.startswith(f"{name}=") else item for item in items]
+    if len({column for _, column in fields(cfg)}) == 1 and not any(inp.columns for inp in cfg.inputs):
+        return list(items)
     one = {}
     for item in items:
         key, sep, value = item.partition("=")

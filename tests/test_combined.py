@@ -18,11 +18,20 @@ SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 def test_the_combined_config_reads_the_single_input_configs_inputs():
     configs = ROOT / "configs"
     single = kerasclf.load_config(configs / "imdb_combined.yaml")
-    # the inputs as each input's own config has them, the bag at its own rate (a quarter of the CNN's)
+    # the inputs as each input's own config has them: the CNN with windows of 2 and 3, the bag at a quarter of
+    # the CNN's rate, NBSVM at its own config's rate with out-of-fold ratios
     parts = kerasclf.load_config(
-        configs / "imdb_cnn.yaml", configs / "imdb_bow.yaml", overrides=["inputs.1.encoder.learning_rate=0.0005"]
+        configs / "imdb_cnn.yaml",
+        configs / "imdb_bow.yaml",
+        configs / "imdb_nbsvm.yaml",
+        overrides=[
+            "inputs.0.encoder.kernel_sizes=[2, 3]",
+            "inputs.1.encoder.learning_rate=0.0005",
+            "inputs.2.encoder.learning_rate=0.02",
+            "inputs.2.encoder.folds=5",
+        ],
     )
-    assert [i.name for i in single.inputs] == ["cnn", "bow"]
+    assert [i.name for i in single.inputs] == ["cnn", "bow", "nbsvm"]
     assert single.inputs == parts.inputs
     merged = kerasclf.load_config(  # the earlier combination, still a merge with no file edited
         configs / "imdb_local_transformer.yaml", configs / "imdb_longformer.yaml", configs / "imdb_bert_frozen.yaml"
@@ -156,6 +165,8 @@ def test_inputs_reading_different_columns_take_a_dict_or_name_equals_text(tmp_pa
     by_cli = json.loads(out.stdout.strip())
     by_api = kerasclf.load_run(run_dir).predict({"a": "The film was great.", "b": "It was wonderful."})[0]
     assert by_cli == by_api
+    plain = run_cli("predict", "--run", run_dir, "--text", "The film was great.")  # which input would it be?
+    assert plain.returncode == 2 and "give --text NAME=TEXT for each" in plain.stderr, plain.stderr[-1000:]
     by_column = kerasclf.load_run(run_dir).predict({"first": "The film was great.", "second": "It was wonderful."})[0]
     assert by_column == by_api
 
@@ -176,3 +187,28 @@ def test_missing_columns_and_duplicate_names_stop_with_one_line(args, expect, tm
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0] and "Traceback" not in res.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_three_inputs(tmp_path):
+    small = ["inputs.1.encoder.ngram_buckets=20000", "inputs.2.encoder.ngram_buckets=20000"]
+    r = run_cli(
+        "train",
+        "--config",
+        "configs/imdb_combined.yaml",
+        *(a for s in ["train.epochs=1", *small] for a in ("--set", s)),
+        "--output-dir",
+        str(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = tmp_path.iterdir()
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["test"]["accuracy"] > 0.7  # NBSVM's naive-Bayes path reads the sample's sentiment words from the start
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    nbsvm = model.get_layer("nbsvm_nbsvm")
+    assert nbsvm.folds == 5 and nbsvm.fold_ratios.shape[0] == 5 * nbsvm.rows  # the out-of-fold tables, saved
+    texts = ["A wonderful, moving film. Superb acting.", "Awful, boring and a waste of time."]
+    r = run_cli("predict", "--run", str(run_dir), *(a for t in texts for a in ("--text", t)))
+    assert r.returncode == 0, r.stderr
+    by_cli = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert [p["label"] for p in by_cli] == ["pos", "neg"]  # each plain --text is the text of all three inputs
+    assert by_cli == kerasclf.load_run(run_dir).predict(texts)

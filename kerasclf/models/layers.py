@@ -274,14 +274,12 @@ class NgramHash:
 
     def __init__(self, vocab_size: int, buckets: int, order: int = 2):
         if order not in (2, 3):
-            raise ValueError(f"NgramEmbedding order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
+            raise ValueError(f"ngram order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
         if vocab_size > NGRAM_MAX_VOCAB:
-            raise ValueError(
-                f"NgramEmbedding hashes word n-grams in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
-            )
+            raise ValueError(f"word n-grams are hashed in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}")
         if not 2 <= buckets <= 2**31 - 1 - vocab_size:
             raise ValueError(
-                f"NgramEmbedding buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
+                f"ngram buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
             )
         self.vocab_size, self.buckets, self.order = int(vocab_size), int(buckets), int(order)
         self.prime = _largest_prime_at_most(self.buckets)
