@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,16 @@ def fast_config(*overrides):
     from kerasclf import load_config
 
     return load_config(overrides=[*FAST, *overrides, "train.early_stopping=null"])
+
+
+def train_shipped(config: str, out_dir, *overrides: str):
+    """Train configs/CONFIG on the shipped sample through the CLI with `--set overrides`; (run folder, its
+    metrics.json), after checking the run succeeded."""
+    r = run_cli("train", "--config", f"configs/{config}", *(a for o in overrides for a in ("--set", o)),
+                "--output-dir", str(out_dir))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = Path(out_dir).iterdir()
+    return run_dir, json.loads((run_dir / "metrics.json").read_text())
 
 
 def run_cli(module: str, *args: str, cwd=None, timeout=600) -> subprocess.CompletedProcess:

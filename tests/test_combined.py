@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import FIXTURES, ROOT, run_cli
+from conftest import FIXTURES, ROOT, run_cli, train_shipped
 
 import kerasclf
 from kerasclf.train import train
@@ -191,17 +191,7 @@ def test_missing_columns_and_duplicate_names_stop_with_one_line(args, expect, tm
 
 def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_three_inputs(tmp_path):
     small = ["inputs.1.encoder.ngram_buckets=20000", "inputs.2.encoder.ngram_buckets=20000"]
-    r = run_cli(
-        "train",
-        "--config",
-        "configs/imdb_combined.yaml",
-        *(a for s in ["train.epochs=1", *small] for a in ("--set", s)),
-        "--output-dir",
-        str(tmp_path),
-    )
-    assert r.returncode == 0, r.stderr
-    (run_dir,) = tmp_path.iterdir()
-    m = json.loads((run_dir / "metrics.json").read_text())
+    run_dir, m = train_shipped("imdb_combined.yaml", tmp_path, "train.epochs=1", *small)
     assert m["test"]["accuracy"] > 0.7  # NBSVM's naive-Bayes path reads the sample's sentiment words from the start
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     nbsvm = model.get_layer("nbsvm_nbsvm")

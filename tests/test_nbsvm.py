@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, train_shipped
 from harness import batch, check_padding_invariance, check_saving, make, run
 
 from kerasclf.config import load_config
@@ -174,20 +174,7 @@ def test_bad_values_are_named(override, message):
 
 
 def test_the_shipped_nbsvm_config_trains_on_the_sample_and_predicts_from_its_run_folder(tmp_path):
-    r = run_cli(
-        "train",
-        "--config",
-        "configs/imdb_nbsvm.yaml",
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "inputs.0.encoder.ngram_buckets=20000",
-        "--output-dir",
-        str(tmp_path),
-    )
-    assert r.returncode == 0, r.stderr
-    (run_dir,) = tmp_path.iterdir()
-    m = json.loads((run_dir / "metrics.json").read_text())
+    run_dir, m = train_shipped("imdb_nbsvm.yaml", tmp_path, "train.epochs=1", "inputs.0.encoder.ngram_buckets=20000")
     assert m["test"]["accuracy"] > 0.7  # naive Bayes alone reads the sample's sentiment words
     texts = ["A wonderful, moving film. Superb acting.", "Awful, boring and a waste of time."]
     r = run_cli("predict", "--run", str(run_dir), *(a for t in texts for a in ("--text", t)))
