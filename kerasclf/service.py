@@ -12,7 +12,6 @@ import csv
 import json
 import re
 import threading
-from collections import Counter
 from typing import Any
 
 import keras
@@ -20,7 +19,7 @@ import numpy as np
 
 from kerasclf import attributions
 from kerasclf.run import Run
-from kerasclf.texts import field_values
+from kerasclf.texts import field_values, fields
 
 MAX_CHARS = 5000  # longer inputs are cut, with a visible note
 SPANS = 60  # at most this many occlusion variants per text: long texts are occluded a span of words at a time
@@ -30,11 +29,9 @@ COLOURS = "red pushed towards **{label}**, purple against it; the deeper the col
 
 
 def box_labels(inputs) -> list[str]:
-    """One label per textbox (input, column): the column it reads, or "input · column" where the column
-    alone would not tell the boxes apart (several inputs read it, or a pair input reads two columns)."""
-    fields = [(inp, column) for inp in inputs for column in inp.text_columns]
-    readers = Counter(column for _, column in fields)
-    return [column if readers[column] == 1 and not inp.columns else f"{inp.name} · {column}" for inp, column in fields]
+    """One textbox per column the inputs read, in config order, labelled with the column: inputs that
+    read the same column (readers of one review fused into one model) share its box."""
+    return list(dict.fromkeys(column for inp in inputs for column in inp.text_columns))
 
 
 def used_keys(enc) -> list[str]:
@@ -80,12 +77,11 @@ class Service:
         # Gradio runs handlers in threads; attributions swap a layer's call on the shared model
         self.lock = threading.Lock()
         self.inputs = run.config.inputs
-        self.fields = [(inp.name, c) for inp in self.inputs for c in inp.text_columns]  # (input, column)
-        self.labels = box_labels(self.inputs)
+        self.labels = box_labels(self.inputs)  # one box per column
 
     # ---------------------------------------------------------------- inputs
     def item(self, values: list[str]) -> tuple[dict | str | None, list[str]]:
-        """Textbox values (one per field) -> what Run.predict takes, and notes for the user."""
+        """Textbox values (one per column) -> what Run.predict takes, and notes for the user."""
         notes, cleaned = [], []
         for label, value in zip(self.labels, values):
             value = (value or "").strip()
@@ -96,35 +92,32 @@ class Service:
             cleaned.append(value)
         if not any(cleaned):
             return None, [EMPTY]
-        if len(self.fields) == 1:
+        missing = next((label for label, value in zip(self.labels, cleaned) if not value), None)
+        if missing is not None:
+            return None, [f"Give a text for {missing!r}."]
+        by_column = dict(zip(self.labels, cleaned))
+        if len(self.inputs) == 1 and not self.inputs[0].columns:
             return cleaned[0], notes
-        # an empty box takes the text of another input that reads the same column
-        by_column = {}
-        for (_, column), value in zip(self.fields, cleaned):
-            if value:
-                by_column.setdefault(column, value)
-        cleaned = [value or by_column.get(column, "") for (_, column), value in zip(self.fields, cleaned)]
-        item: dict[str, Any] = {}
-        for (name, column), label, value in zip(self.fields, self.labels, cleaned):
-            if not value:
-                return None, [f"Give a text for {label!r} (column {column!r})."]
-            inp = next(i for i in self.inputs if i.name == name)
-            if inp.columns:
-                item.setdefault(name, [None, None])[inp.columns.index(column)] = value
-            else:
-                item[name] = value
+        item: dict[str, Any] = {
+            inp.name: [by_column[c] for c in inp.columns] if inp.columns else by_column[inp.column]
+            for inp in self.inputs
+        }
         return item, notes
 
     def item_from_api(self, text: str | dict) -> tuple[dict | str | None, list[str]]:
         if isinstance(text, dict):
-            return self.item(["" if v is None else v for v in field_values(self.run.config, text)])
+            by_column: dict[str, str] = {}
+            for (_, column), value in zip(fields(self.run.config), field_values(self.run.config, text)):
+                if value is not None:
+                    by_column.setdefault(column, value)  # the first input's text of a column it shares
+            return self.item([by_column.get(column, "") for column in self.labels])
         pair = next((inp for inp in self.inputs if inp.columns), None)
         if pair is not None:
             return None, [
                 f"input {pair.name!r} reads a pair of texts; send a dict with its two columns "
                 + f"{pair.columns} (or {pair.name!r}: [a, b])"
             ]
-        return self.item([str(text)] * len(self.fields))
+        return self.item([str(text)] * len(self.labels))
 
     def view(self, values: list[str]) -> dict:
         """What the page shows for textbox values: {"probabilities" (None when not classified), "notes",
@@ -188,40 +181,37 @@ class Service:
         out = {}
         with self.lock:
             base = self.run.predict_proba([item])[0, predicted]
-        for (name, column), label in zip(self.fields, self.labels):
-            text = self._get(item, name, column)
+        for column in self.labels:
+            text = self._get(item, column)
             words = re.findall(r"\S+\s*", text)
             if not words:
                 continue
             size = -(-len(words) // SPANS)
             spans = ["".join(words[i : i + size]) for i in range(0, len(words), size)]
-            variants = [
-                self._set(item, name, column, "".join(spans[:i] + spans[i + 1 :]) or " ") for i in range(len(spans))
-            ]
+            variants = [self._set(item, column, "".join(spans[:i] + spans[i + 1 :]) or " ") for i in range(len(spans))]
             with self.lock:
                 drops = base - self.run.predict_proba(variants)[:, predicted]
             scale = float(np.abs(drops).max()) or 1.0
-            out[label] = [(span, round(float(d / scale), 4)) for span, d in zip(spans, drops)]
+            out[column] = [(span, round(float(d / scale), 4)) for span, d in zip(spans, drops)]
         return out
 
-    def _get(self, item, name: str, column: str) -> str:
+    def _get(self, item, column: str) -> str:
+        """The text of `column` in an item from `item` (every input that reads it has the same)."""
         if isinstance(item, str):
             return item
-        v = item[name]
-        if isinstance(v, list):
-            inp = next(i for i in self.inputs if i.name == name)
-            return v[inp.columns.index(column)]
-        return v
+        inp = next(i for i in self.inputs if column in i.text_columns)
+        return item[inp.name][inp.columns.index(column)] if inp.columns else item[inp.name]
 
-    def _set(self, item, name: str, column: str, text: str):
+    def _set(self, item, column: str, text: str):
+        """`item` with `text` in place of `column`'s text, for every input that reads it."""
         if isinstance(item, str):
             return text
         new = {k: (list(v) if isinstance(v, list) else v) for k, v in item.items()}
-        if isinstance(new[name], list):
-            inp = next(i for i in self.inputs if i.name == name)
-            new[name][inp.columns.index(column)] = text
-        else:
-            new[name] = text
+        for inp in self.inputs:
+            if inp.columns and column in inp.columns:
+                new[inp.name][inp.columns.index(column)] = text
+            elif inp.column == column:
+                new[inp.name] = text
         return new
 
     # ---------------------------------------------------------------- the facts panel
@@ -257,16 +247,15 @@ class Service:
             return none
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        cols = [c for _, c in self.fields]
+        cols = self.labels
         if not rows or not set(cols) <= set(rows[0]):
             return none
-        first = {cols.index(c) for c in dict.fromkeys(cols)}  # inputs reading one column: fill its first box only
 
         def confidence(r):
             return max(float(v) for k, v in r.items() if k.startswith("p_"))
 
         def pick(correct: str, n: int) -> list[list[str]]:
             chosen = sorted((r for r in rows if r["correct"] == correct), key=confidence, reverse=True)[:n]
-            return [[r[c][: self.max_chars] if i in first else "" for i, c in enumerate(cols)] for r in chosen]
+            return [[r[c][: self.max_chars] for c in cols] for r in chosen]
 
         return {"right": pick("1", right), "wrong": pick("0", wrong)}

@@ -6,7 +6,7 @@ A text for a model is one of:
 - a dict keyed by input name or by column: `{"review": "..."}`, `{"text": "..."}`; a pair input
   (`columns: [a, b]`) takes its two columns as keys, or `{name: [a, b]}`.
 
-Its *fields* are the (input, column) pairs of the config, one per textbox in the demo.
+Its *fields* are the (input, column) pairs of the config; the demo shows one textbox per column.
 """
 
 from __future__ import annotations

@@ -321,7 +321,9 @@ def test_concurrent_requests_with_attributions_do_not_interfere(client, server):
     assert client.predict(POSITIVE, api_name="/classify") == server[1].predict([POSITIVE])[0]
 
 
-def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair(tiny_bert, tmp_path):
+def test_one_box_per_column_however_many_inputs_read_it(tiny_bert, tmp_path):
+    """Two inputs and a pair input read column "first": the page shows one box for it (and one for
+    "second"), and its text reaches every input that reads it, on the page, the API and in the examples."""
     import yaml
 
     from kerasclf.service import Service
@@ -353,10 +355,10 @@ def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair
             }
         )
     )
-    service = Service(kerasclf.load_run(train(kerasclf.load_config(cfg_file), tmp_path / "runs")))
-    # the column each box reads; with the input's name where several boxes read one column
-    assert service.labels == ["a · first", "b · first", "pair · first", "pair · second"]
-    item, notes = service.item(["The film was great.", "", "", "It was wonderful."])
+    run_dir = train(kerasclf.load_config(cfg_file), tmp_path / "runs")
+    service = Service(kerasclf.load_run(run_dir))
+    assert service.labels == ["first", "second"]
+    item, notes = service.item(["The film was great.", "It was wonderful."])
     assert (
         item
         == {
@@ -366,14 +368,28 @@ def test_service_fills_inputs_of_one_column_and_refuses_a_bare_string_for_a_pair
         }
         and not notes
     )
-    missing, why = service.item(["", "", "", "It was wonderful."])  # no box holds column "first"
-    assert missing is None and "column 'first'" in why[0]
-    none, why = service.item(["", "", "", ""])
+    missing, why = service.item(["", "It was wonderful."])
+    assert missing is None and why == ["Give a text for 'first'."]
+    none, why = service.item(["", ""])
     assert none is None and why == ["Type or paste a text to classify."]
     bare, why = service.item_from_api("The film was great.")
     assert bare is None and "reads a pair of texts" in why[0]
+    great, pair = "The film was great.", ["The film was great.", "Great."]
+    by_name, _ = service.item_from_api({"a": great, "pair": pair})  # input b reads a's column
+    assert by_name == {"a": great, "b": great, "pair": pair}
     out = service.classify([service.item_from_api({"first": "The film was great.", "second": "Great."})[0]])
     assert out[0]["label"] in ("same", "different")
+    # occlusion removes a word from the column, so from every input that reads it: one span list per box
+    spans = service.occlusion(item, 0)
+    assert list(spans) == ["first", "second"] and "".join(w for w, _ in spans["first"]) == "The film was great."
+
+    for url, _ in serve(run_dir):
+        page = page_config(url)
+        boxes = [c["props"]["label"] for c in page["components"] if str(c["props"].get("elem_id")).startswith("text-")]
+        assert boxes == ["first", "second"]
+        examples = [c for c in page["components"] if str(c["props"].get("elem_id")).startswith("examples-")]
+        samples = [s for c in examples for s in c["props"]["samples"]]
+        assert samples and all(len(s) == 2 and all(s) for s in samples)
 
 
 def test_boxes_are_labelled_with_the_column_they_read(server):
@@ -385,7 +401,7 @@ def test_boxes_are_labelled_with_the_column_they_read(server):
         overrides=["inputs=[{name: cnn, column: text}, {name: rnn, column: text, encoder: {type: rnn}}]"]
     ).inputs
     assert box_labels(two_columns) == ["title", "body"]
-    assert box_labels(one_column) == ["cnn · text", "rnn · text"]  # the input's name tells them apart
+    assert box_labels(one_column) == ["text"]  # one box, read by both inputs
 
 
 def test_notes_come_above_the_results_and_the_examples_say_right_or_wrong(server):
