@@ -12,7 +12,6 @@ import csv
 import json
 import re
 import threading
-from typing import Any
 
 import keras
 import numpy as np
@@ -82,42 +81,52 @@ class Service:
     # ---------------------------------------------------------------- inputs
     def item(self, values: list[str]) -> tuple[dict | str | None, list[str]]:
         """Textbox values (one per column) -> what Run.predict takes, and notes for the user."""
-        notes, cleaned = [], []
-        for label, value in zip(self.labels, values):
-            value = (value or "").strip()
-            if len(value) > self.max_chars:
-                which = f"{label}: the text" if len(self.labels) > 1 else "The text"
-                notes.append(f"{which} was cut to its first {self.max_chars:,} characters (of {len(value):,}).")
-                value = value[: self.max_chars]
-            cleaned.append(value)
-        if not any(cleaned):
-            return None, [EMPTY]
-        missing = next((label for label, value in zip(self.labels, cleaned) if not value), None)
-        if missing is not None:
-            return None, [f"Give a text for {missing!r}."]
-        by_column = dict(zip(self.labels, cleaned))
-        if len(self.inputs) == 1 and not self.inputs[0].columns:
-            return cleaned[0], notes
-        item: dict[str, Any] = {
-            inp.name: [by_column[c] for c in inp.columns] if inp.columns else by_column[inp.column]
-            for inp in self.inputs
-        }
-        return item, notes
+        by_column = dict(zip(self.labels, values))
+        return self.from_fields([by_column.get(column) for _, column in fields(self.run.config)])
 
     def item_from_api(self, text: str | dict) -> tuple[dict | str | None, list[str]]:
+        """An API request -> (item, notes). A dict is keyed by input name or column, as Run.predict takes it:
+        inputs that read one column may each get a text of their own, and one left out gets the text
+        given for a column it reads."""
+        cfg = self.run.config
         if isinstance(text, dict):
-            by_column: dict[str, str] = {}
-            for (_, column), value in zip(fields(self.run.config), field_values(self.run.config, text)):
+            values = field_values(cfg, text)
+            given: dict[str, str] = {}
+            for (_, column), value in zip(fields(cfg), values):
                 if value is not None:
-                    by_column.setdefault(column, value)  # the first input's text of a column it shares
-            return self.item([by_column.get(column, "") for column in self.labels])
+                    given.setdefault(column, value)
+            return self.from_fields([v if v is not None else given.get(c) for (_, c), v in zip(fields(cfg), values)])
         pair = next((inp for inp in self.inputs if inp.columns), None)
         if pair is not None:
             return None, [
                 f"input {pair.name!r} reads a pair of texts; send a dict with its two columns "
                 + f"{pair.columns} (or {pair.name!r}: [a, b])"
             ]
-        return self.item([str(text)] * len(self.labels))
+        return self.from_fields([str(text)] * len(fields(cfg)))
+
+    def from_fields(self, values: list[str | None]) -> tuple[dict | str | None, list[str]]:
+        """One text per (input, column) of `texts.fields`, None where none was given -> (item, notes):
+        each text stripped and cut to max_chars; None and notes when a column has no text."""
+        notes: list[str] = []
+        cleaned: list[tuple[str, str]] = []  # (column, text)
+        for (_, column), value in zip(fields(self.run.config), values):
+            value = (value or "").strip()
+            if len(value) > self.max_chars:
+                which = f"{column}: the text" if len(self.labels) > 1 else "The text"
+                notes.append(f"{which} was cut to its first {self.max_chars:,} characters (of {len(value):,}).")
+                value = value[: self.max_chars]
+            cleaned.append((column, value))
+        notes = list(dict.fromkeys(notes))  # inputs that share a column and its text: one note
+        if not any(text for _, text in cleaned):
+            return None, [EMPTY]
+        missing = next((column for column, text in cleaned if not text), None)
+        if missing is not None:
+            return None, [f"Give a text for {missing!r}."]
+        texts = iter(text for _, text in cleaned)
+        per_input = {inp.name: [next(texts) for _ in inp.text_columns] for inp in self.inputs}
+        if len(self.inputs) == 1 and not self.inputs[0].columns:
+            return per_input[self.inputs[0].name][0], notes
+        return {inp.name: per_input[inp.name] if inp.columns else per_input[inp.name][0] for inp in self.inputs}, notes
 
     def view(self, values: list[str]) -> dict:
         """What the page shows for textbox values: {"probabilities" (None when not classified), "notes",

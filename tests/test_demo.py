@@ -377,6 +377,15 @@ def test_one_box_per_column_however_many_inputs_read_it(tiny_bert, tmp_path):
     great, pair = "The film was great.", ["The film was great.", "Great."]
     by_name, _ = service.item_from_api({"a": great, "pair": pair})  # input b reads a's column
     assert by_name == {"a": great, "b": great, "pair": pair}
+    # inputs that share a column may still be given texts of their own, as Run.predict and predict --text take them
+    own = {"a": "The film was great.", "b": "Dull and far too long.", "pair": pair}
+    assert service.item_from_api(own) == (own, [])
+    assert service.classify([own]) == service.run.predict([own])
+    long, notes = service.item_from_api({**own, "b": "word " * 2000})
+    assert len(long["b"]) == service.max_chars and long["a"] == own["a"]
+    assert notes == ["first: the text was cut to its first 5,000 characters (of 9,999)."]
+    empty, why = service.item_from_api({"a": " ", "b": "", "pair": ["", " "]})
+    assert empty is None and why == ["Type or paste a text to classify."]
     out = service.classify([service.item_from_api({"first": "The film was great.", "second": "Great."})[0]])
     assert out[0]["label"] in ("same", "different")
     # occlusion removes a word from the column, so from every input that reads it: one span list per box
