@@ -63,14 +63,26 @@ def _missing(cfg: Config, inp: InputConfig, i: int) -> str:
 
 def from_assignments(cfg: Config, items: list[str]) -> list[str | dict]:
     """`--text` arguments: plain texts for a one-input model (`NAME=` before one is dropped) and for inputs
-    that all read the same one column (a fused model of one text: each `--text` is a text for every input),
-    else one text made of `NAME=TEXT` for each input."""
+    that all read the same one column (a fused model of one text: each plain `--text` is a text for every
+    input, while `NAME=TEXT` and `COLUMN=TEXT` make one text per input, as a dict does in Python), else one
+    text made of `NAME=TEXT` for each input."""
     names = {inp.name for inp in cfg.inputs}
     if len(names) == 1:
         name = next(iter(names))
         return [item.split("=", 1)[1] if item.startswith(f"{name}=") else item for item in items]
-    if len({column for _, column in fields(cfg)}) == 1 and not any(inp.columns for inp in cfg.inputs):
-        return list(items)
+    columns = {column for _, column in fields(cfg)}
+    if len(columns) == 1 and not any(inp.columns for inp in cfg.inputs):
+        keys = names | columns
+        assigned = [item.partition("=")[0] in keys and "=" in item for item in items]
+        if not any(assigned):
+            return list(items)
+        if not all(assigned):
+            plain = items[assigned.index(False)]
+            raise UserError(
+                f"--text {plain[:40]!r} is a plain text among NAME=TEXT ones; give either plain texts (each read "
+                f"by every input) or NAME=TEXT for inputs {sorted(names)} ({next(iter(columns))}=TEXT for the rest)"
+            )
+        names = keys
     one = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -202,3 +202,11 @@ def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_
     by_cli = [json.loads(line) for line in r.stdout.strip().splitlines()]
     assert [p["label"] for p in by_cli] == ["pos", "neg"]  # each plain --text is the text of all three inputs
     assert by_cli == kerasclf.load_run(run_dir).predict(texts)
+    # NAME=TEXT still gives an input its own text; COLUMN=TEXT gives every input left out the column's text
+    good, bad = texts
+    own = run_cli("predict", "--run", str(run_dir), "--text", f"cnn={good}", "--text", f"text={bad}")
+    assert own.returncode == 0, own.stderr
+    assert json.loads(own.stdout) == kerasclf.load_run(run_dir).predict([{"cnn": good, "text": bad}])[0]
+    mixed = run_cli("predict", "--run", str(run_dir), "--text", f"cnn={good}", "--text", bad)
+    assert mixed.returncode == 2 and len(mixed.stderr.strip().splitlines()) == 1, mixed.stderr
+    assert f"--text {bad[:40]!r} is a plain text among NAME=TEXT ones; give either plain texts" in mixed.stderr
