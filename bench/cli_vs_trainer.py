@@ -14,8 +14,8 @@ pooled output, texts cut to 256 wordpieces from the start) and predict the same 
 - Trainer: a script as its docs show (tokenize, Trainer.train, Trainer.predict, accuracy), `save_strategy="no"`,
   importing neither Keras nor kerasclf.
 Precision: `auto` (the default) leaves each side at its own default: kerasclf's train.precision auto (mixed
-bfloat16 when fine-tuning on a GPU or on a CPU with AMX, float32 otherwise), the Trainer's float32 (bf16=False);
-`float32` or `mixed_bfloat16` sets both (the Trainer's bf16=True).
+bfloat16 when fine-tuning on a GPU or on a CPU with AMX or AVX-512 BF16, float32 otherwise), the Trainer's
+float32 (bf16=False); `float32` or `mixed_bfloat16` sets both (the Trainer's bf16=True).
 The wall time of each is the whole process, from its start to its exit; the speed-up is the Trainer's over
 kerasclf's. kerasclf's is split by train.log's timestamps into start-up (to the first log line), data (reading
 and tokenizing), building the model, fit, and the rest (best epoch, evaluation, report, saving).

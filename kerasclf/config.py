@@ -145,7 +145,7 @@ class TrainConfig:
     ema: float | None = None  # e.g. 0.99: validate, checkpoint and keep an exponential moving average of the weights
     # frozen pretrained inputs, mixup off: run the backbone once per split, train on its outputs
     cache_features: bool = True
-    # auto: mixed bfloat16 when a backbone is fine-tuned on a GPU or (torch) on a CPU with AMX
+    # auto: mixed bfloat16 when a backbone is fine-tuned on a GPU or (torch) on a CPU with AMX or AVX-512 BF16
     precision: Literal["auto", "float32", "mixed_bfloat16"] = "auto"
     # balanced: each class's loss weighted by n / (classes x its count) (multilabel: each class's positive
     # cells by its negatives / positives), or a mapping {class name: weight}; null: every row weighs 1

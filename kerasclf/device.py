@@ -37,12 +37,18 @@ def jax_compilation_cache() -> None:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(root / "jax")
 
 
-def cpu_has_bfloat16_matrix_units() -> bool:
-    """Whether this CPU has AMX tiles for bfloat16 (Linux's `amx_bf16` flag in /proc/cpuinfo): there torch's
-    oneDNN kernels multiply bfloat16 matrices several times faster than float32 (7.4x for a 4096 x 384 by
-    384 x 1536 product on the 2-core bench machine; bench/RESULTS.md). False where the flags cannot be read."""
+# AMX tiles (Intel Xeon from Sapphire Rapids on); AVX-512 BF16 (AMD from Zen 4 on, Intel Cooper Lake)
+BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_bfloat16_flag() -> str | None:
+    """The flag in /proc/cpuinfo (Linux) by which this CPU multiplies bfloat16 in hardware, None where it has
+    none or the flags cannot be read. There torch's oneDNN kernels multiply bfloat16 matrices faster than
+    float32, and a MiniLM training step is about twice as fast in mixed bfloat16 on both kinds of the bench
+    machines (`python bench/bfloat16_cpu.py`; bench/RESULTS.md)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
     except OSError:
-        return False
+        return None
+    return next((flag for flag in BFLOAT16_FLAGS if flag in flags), None)

@@ -125,7 +125,7 @@ def minilm_path() -> Path | None:
 @pytest.fixture(autouse=True)
 def float32_policy_after():
     """Building a model sets Keras' global dtype policy (train.precision; auto is mixed bfloat16 when a backbone
-    is fine-tuned on a GPU or on a CPU with AMX): the next test starts from float32 again."""
+    is fine-tuned on a GPU or on a CPU with AMX or AVX-512 BF16): the next test starts from float32 again."""
     yield
     keras = sys.modules.get("keras")
     if keras is not None:

@@ -263,7 +263,7 @@ def test_integrated_gradients_add_up_to_the_logit_gap(kind, sample_run, tiny_ber
             train(
                 kerasclf.load_config(
                     overrides=[f"inputs.0.encoder={enc}", "inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
-                    + ["train.precision=float32"]  # completeness to float32's precision (auto: bfloat16 on AMX)
+                    + ["train.precision=float32"]  # completeness to float32's (auto: bfloat16 on some CPUs)
                 ),
                 tmp_path,
             )

@@ -76,7 +76,7 @@ CASES: dict[str, list[str]] = {
     "pretrained_finetuned": [
         _encoder(f"type: pretrained, preset: '{BERT}', freeze: false, pooling: cls"),
         "head.units=[]",
-        "train.precision=float32",  # auto takes mixed bfloat16 on an AMX CPU; this tolerance is float32's
+        "train.precision=float32",  # auto takes mixed bfloat16 on some CPUs; this tolerance is float32's
     ],
     "mixup": [_encoder("type: cnn, embedding_dim: 16, filters: 16, kernel_sizes: [3]"), "train.mixup_alpha=0.3"],
     "two_inputs": [  # two columns of the pairs fixture (36 train, 12 validation, 16 test rows)

@@ -384,9 +384,10 @@ def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_pa
 
 # ---------------------------------------------------------------- mixed bfloat16 on a CPU
 def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_explains(tiny_bert, tmp_path):
-    """train.precision auto fine-tunes in mixed bfloat16 on a CPU with AMX (its `amx_bf16` flag) and in float32
-    on others and when frozen; a mixed_bfloat16 run on any CPU trains, reloads, predicts what training wrote
-    and gives integrated-gradients attributions (numpy has no bfloat16: they come back as float32)."""
+    """train.precision auto fine-tunes in mixed bfloat16 on a CPU with bfloat16 instructions (its `amx_bf16` or
+    `avx512_bf16` flag) and in float32 on others and when frozen; a mixed_bfloat16 run on any CPU trains,
+    reloads, predicts what training wrote and gives integrated-gradients attributions (numpy has no
+    bfloat16: they come back as float32)."""
     from pathlib import Path
 
     import torch
@@ -399,12 +400,11 @@ def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_exp
     enc = f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: %s}}"
     small = ["inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
     cpuinfo = Path("/proc/cpuinfo")
-    amx = cpuinfo.is_file() and any(
-        line.startswith("flags") and " amx_bf16" in line for line in cpuinfo.read_text().splitlines()
-    )
+    flags = next((line.split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
+    bf16 = cpuinfo.is_file() and ("amx_bf16" in flags or "avx512_bf16" in flags)  # AMX tiles or AVX-512 BF16
     assert set_precision(kerasclf.load_config(overrides=[enc % "true", *small])) == "float32"
     assert set_precision(kerasclf.load_config(overrides=[enc % "false", *small])) == (
-        "mixed_bfloat16" if amx else "float32"
+        "mixed_bfloat16" if bf16 else "float32"
     )
     run = kerasclf.load_run(
         train(kerasclf.load_config(overrides=[enc % "false", *small, "train.precision=mixed_bfloat16"]), tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 
 from kerasclf import checkpoints, keys
 from kerasclf.config import Config
-from kerasclf.device import cpu_has_bfloat16_matrix_units
+from kerasclf.device import cpu_bfloat16_flag
 from kerasclf.models import registry
 from kerasclf.models.compile import compile_model
 from kerasclf.models.head import head
@@ -120,22 +120,23 @@ def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list,
 
 def set_precision(cfg: Config) -> str:
     """Keras' global dtype policy for `train.precision` (auto: mixed bfloat16 when a pretrained backbone is
-    fine-tuned on a GPU, or on torch on a CPU with bfloat16 matrix units (AMX), float32 otherwise)."""
+    fine-tuned on a GPU, or on torch on a CPU that multiplies bfloat16 in hardware (AMX or AVX-512 BF16),
+    float32 otherwise)."""
     policy = cfg.train.precision
     if policy == "auto":
         finetuned = any(i.pretrained and not i.encoder.freeze for i in cfg.inputs)
         policy = "mixed_bfloat16" if finetuned and (on_gpu() or bfloat16_cpu()) else "float32"
         if policy != "float32":
-            where = "a GPU" if on_gpu() else "a CPU with bfloat16 matrix units (AMX)"
+            where = "a GPU" if on_gpu() else f"a CPU with bfloat16 instructions ({cpu_bfloat16_flag()})"
             log.info("train.precision auto: mixed_bfloat16 on %s (train.precision: float32 to keep float32)", where)
     keras.config.set_dtype_policy(policy)
     return policy
 
 
 def bfloat16_cpu() -> bool:
-    """torch on a CPU whose matrix units do bfloat16 (device.cpu_has_bfloat16_matrix_units). jax's and
+    """torch on a CPU that multiplies bfloat16 in hardware (device.cpu_bfloat16_flag). jax's and
     TensorFlow's CPU kernels were not measured there: they keep float32."""
-    return keras.backend.backend() == "torch" and not on_gpu() and cpu_has_bfloat16_matrix_units()
+    return keras.backend.backend() == "torch" and not on_gpu() and cpu_bfloat16_flag() is not None
 
 
 def on_gpu() -> bool:
