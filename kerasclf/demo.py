@@ -4,7 +4,7 @@
     python -m kerasclf.demo --run runs/imdb_cnn-20261121-101500 --port 8000
 
 API (usable with gradio_client, or plain HTTP):
-    /classify        one text (or {input name: text} for several inputs) -> {"label", "probabilities"}
+    /classify        one text (or {input name or column: text} for several inputs) -> {"label", "probabilities"}
     /classify_batch  a list of texts -> a list of such results
 
 A text with no words (empty, only punctuation or markup) gets {"label": null, "probabilities": {},
@@ -175,7 +175,7 @@ def _wire(gr, service: Service, boxes, submit, r: dict) -> None:
 
 def _api(service: Service):
     def classify(text: str | dict) -> dict:
-        """Classify one text (a dict of input name -> text for runs with several inputs).
+        """Classify one text (a dict of input name or column -> text for runs with several inputs).
         Returns {"label", "probabilities"}, plus "note" when the text was cut; a text with no words
         gets {"label": null, "probabilities": {}, "message": ...}."""
         item, notes = service.item_from_api(text)

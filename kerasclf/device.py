@@ -41,13 +41,13 @@ def jax_compilation_cache() -> None:
 BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
-def cpu_bfloat16_flag() -> str | None:
+def cpu_bfloat16_flag(cpuinfo: str = "/proc/cpuinfo") -> str | None:
     """The flag in /proc/cpuinfo (Linux) by which this CPU multiplies bfloat16 in hardware, None where it has
     none or the flags cannot be read. There torch's oneDNN kernels multiply bfloat16 matrices faster than
     float32, and a MiniLM training step is about twice as fast in mixed bfloat16 on both kinds of the bench
     machines (`python bench/bfloat16_cpu.py`; bench/RESULTS.md)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
+        with open(cpuinfo, encoding="utf-8") as f:
             flags = next((line.split() for line in f if line.startswith("flags")), [])
     except OSError:
         return None

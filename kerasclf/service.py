@@ -86,8 +86,9 @@ class Service:
 
     def item_from_api(self, text: str | dict) -> tuple[dict | str | None, list[str]]:
         """An API request -> (item, notes). A dict is keyed by input name or column, as Run.predict takes it:
-        inputs that read one column may each get a text of their own, and one left out gets the text
-        given for a column it reads."""
+        inputs that read one column may each get a text of their own. Unlike Run.predict, which refuses
+        it, an input left out (with no key for its column either) borrows the text given to the first
+        input of the config that reads its column, as the page's one box per column gives it."""
         cfg = self.run.config
         if isinstance(text, dict):
             values = field_values(cfg, text)
@@ -106,22 +107,34 @@ class Service:
 
     def from_fields(self, values: list[str | None]) -> tuple[dict | str | None, list[str]]:
         """One text per (input, column) of `texts.fields`, None where none was given -> (item, notes):
-        each text stripped and cut to max_chars; None and notes when a column has no text."""
+        each text stripped and cut to max_chars; None and a note when a text is missing. Notes name the
+        column, or the input where inputs that share a column were given different texts."""
+        pairs = list(zip(fields(self.run.config), ((v or "").strip() for v in values)))
+        texts_of: dict[str, set[str]] = {}
+        for (_, column), value in pairs:
+            texts_of.setdefault(column, set()).add(value)
+
+        def own(column: str) -> bool:  # inputs that read `column` were given different texts
+            return len(texts_of[column]) > 1
+
         notes: list[str] = []
-        cleaned: list[tuple[str, str]] = []  # (column, text)
-        for (_, column), value in zip(fields(self.run.config), values):
-            value = (value or "").strip()
+        cleaned: list[tuple[str, str]] = []  # (whose text, for a note on a missing one; text)
+        for (inp, column), value in pairs:
             if len(value) > self.max_chars:
-                which = f"{column}: the text" if len(self.labels) > 1 else "The text"
+                which = (
+                    f"{inp.name if own(column) else column}: the text"
+                    if len(self.labels) > 1 or own(column)
+                    else "The text"
+                )
                 notes.append(f"{which} was cut to its first {self.max_chars:,} characters (of {len(value):,}).")
                 value = value[: self.max_chars]
-            cleaned.append((column, value))
+            cleaned.append((f"input {inp.name!r}" if own(column) else repr(column), value))
         notes = list(dict.fromkeys(notes))  # inputs that share a column and its text: one note
         if not any(text for _, text in cleaned):
             return None, [EMPTY]
-        missing = next((column for column, text in cleaned if not text), None)
+        missing = next((name for name, text in cleaned if not text), None)
         if missing is not None:
-            return None, [f"Give a text for {missing!r}."]
+            return None, [f"Give a text for {missing}."]
         texts = iter(text for _, text in cleaned)
         per_input = {inp.name: [next(texts) for _ in inp.text_columns] for inp in self.inputs}
         if len(self.inputs) == 1 and not self.inputs[0].columns:

@@ -90,5 +90,7 @@ def from_assignments(cfg: Config, items: list[str]) -> list[str | dict]:
             raise UserError(
                 f"--text {item[:40]!r}: this run has inputs {sorted(names)}; give --text NAME=TEXT for each"
             )
+        if key in one:
+            raise UserError(f"--text {item[:40]!r}: a second text for {key!r}; give each NAME=TEXT once")
         one[key] = value
     return [one]

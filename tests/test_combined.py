@@ -210,3 +210,5 @@ def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_
     mixed = run_cli("predict", "--run", str(run_dir), "--text", f"cnn={good}", "--text", bad)
     assert mixed.returncode == 2 and len(mixed.stderr.strip().splitlines()) == 1, mixed.stderr
     assert f"--text {bad[:40]!r} is a plain text among NAME=TEXT ones; give either plain texts" in mixed.stderr
+    twice = run_cli("predict", "--run", str(run_dir), "--text", f"cnn={good}", "--text", f"cnn={bad}")
+    assert twice.returncode == 2 and "a second text for 'cnn'; give each NAME=TEXT once" in twice.stderr

@@ -383,7 +383,8 @@ def test_one_box_per_column_however_many_inputs_read_it(tiny_bert, tmp_path):
     assert service.classify([own]) == service.run.predict([own])
     long, notes = service.item_from_api({**own, "b": "word " * 2000})
     assert len(long["b"]) == service.max_chars and long["a"] == own["a"]
-    assert notes == ["first: the text was cut to its first 5,000 characters (of 9,999)."]
+    assert notes == ["b: the text was cut to its first 5,000 characters (of 9,999)."]  # b's own text, not a's
+    assert service.item_from_api({**own, "b": ""}) == (None, ["Give a text for input 'b'."])
     empty, why = service.item_from_api({"a": " ", "b": "", "pair": ["", " "]})
     assert empty is None and why == ["Type or paste a text to classify."]
     out = service.classify([service.item_from_api({"first": "The film was great.", "second": "Great."})[0]])

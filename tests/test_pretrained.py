@@ -383,7 +383,26 @@ def test_a_pretrained_config_without_keras_hub_names_the_extra(tiny_bert, tmp_pa
 
 
 # ---------------------------------------------------------------- mixed bfloat16 on a CPU
-def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_explains(tiny_bert, tmp_path):
+@pytest.mark.parametrize(
+    "cpuinfo, flag",
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n", "avx512_bf16"),  # AMD Zen 4
+        ("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n", "amx_bf16"),  # Sapphire Rapids: AMX first
+        ("flags\t\t: fpu sse avx2 fma\n", None),  # no bfloat16 instructions
+        ("processor\t: 0\nFeatures\t: fp asimd bf16\n", None),  # arm64 names no x86 flags
+        (None, None),  # no /proc/cpuinfo (macOS, Windows)
+    ],
+)
+def test_the_cpus_bfloat16_flag_is_read_from_cpuinfo(cpuinfo, flag, tmp_path):
+    from kerasclf.device import cpu_bfloat16_flag
+
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text(cpuinfo)
+    assert cpu_bfloat16_flag(str(path)) == flag
+
+
+def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_explains(tiny_bert, tmp_path, caplog):
     """train.precision auto fine-tunes in mixed bfloat16 on a CPU with bfloat16 instructions (its `amx_bf16` or
     `avx512_bf16` flag) and in float32 on others and when frozen; a mixed_bfloat16 run on any CPU trains,
     reloads, predicts what training wrote and gives integrated-gradients attributions (numpy has no
@@ -400,12 +419,17 @@ def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_exp
     enc = f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: %s}}"
     small = ["inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
     cpuinfo = Path("/proc/cpuinfo")
-    flags = next((line.split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
-    bf16 = cpuinfo.is_file() and ("amx_bf16" in flags or "avx512_bf16" in flags)  # AMX tiles or AVX-512 BF16
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    flags = next((line.split() for line in lines if line.startswith("flags")), [])
+    bf16 = next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)  # AMX tiles, else AVX-512 BF16
     assert set_precision(kerasclf.load_config(overrides=[enc % "true", *small])) == "float32"
-    assert set_precision(kerasclf.load_config(overrides=[enc % "false", *small])) == (
-        "mixed_bfloat16" if bf16 else "float32"
-    )
+    with caplog.at_level("INFO", logger="kerasclf"):
+        assert set_precision(kerasclf.load_config(overrides=[enc % "false", *small])) == (
+            "mixed_bfloat16" if bf16 else "float32"
+        )
+    said = [r.getMessage() for r in caplog.records if "train.precision auto" in r.getMessage()]
+    assert said == ([f"train.precision auto: mixed_bfloat16 on a CPU with bfloat16 instructions ({bf16}) "
+                     "(train.precision: float32 to keep float32)"] if bf16 else [])  # fmt: skip
     run = kerasclf.load_run(
         train(kerasclf.load_config(overrides=[enc % "false", *small, "train.precision=mixed_bfloat16"]), tmp_path)
     )
