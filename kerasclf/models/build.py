@@ -125,18 +125,22 @@ def set_precision(cfg: Config) -> str:
     policy = cfg.train.precision
     if policy == "auto":
         finetuned = any(i.pretrained and not i.encoder.freeze for i in cfg.inputs)
-        policy = "mixed_bfloat16" if finetuned and (on_gpu() or bfloat16_cpu()) else "float32"
-        if policy != "float32":
-            where = "a GPU" if on_gpu() else f"a CPU with bfloat16 instructions ({cpu_bfloat16_flag()})"
+        flag = bfloat16_cpu()  # None on a GPU
+        if finetuned and (on_gpu() or flag):
+            policy = "mixed_bfloat16"
+            where = f"a CPU with bfloat16 instructions ({flag})" if flag else "a GPU"
             log.info("train.precision auto: mixed_bfloat16 on %s (train.precision: float32 to keep float32)", where)
+        else:
+            policy = "float32"
     keras.config.set_dtype_policy(policy)
     return policy
 
 
-def bfloat16_cpu() -> bool:
-    """torch on a CPU that multiplies bfloat16 in hardware (device.cpu_bfloat16_flag). jax's and
-    TensorFlow's CPU kernels were not measured there: they keep float32."""
-    return keras.backend.backend() == "torch" and not on_gpu() and cpu_bfloat16_flag() is not None
+def bfloat16_cpu() -> str | None:
+    """On torch on a CPU that multiplies bfloat16 in hardware, the cpuinfo flag that says so
+    (device.cpu_bfloat16_flag), else None. jax's and TensorFlow's CPU kernels were not measured
+    there: they keep float32."""
+    return cpu_bfloat16_flag() if keras.backend.backend() == "torch" and not on_gpu() else None
 
 
 def on_gpu() -> bool:
