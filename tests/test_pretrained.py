@@ -407,21 +407,18 @@ def test_auto_precision_follows_the_cpu_and_a_bfloat16_run_trains_serves_and_exp
     `avx512_bf16` flag) and in float32 on others and when frozen; a mixed_bfloat16 run on any CPU trains,
     reloads, predicts what training wrote and gives integrated-gradients attributions (numpy has no
     bfloat16: they come back as float32)."""
-    from pathlib import Path
 
     import torch
 
     from kerasclf import attributions
+    from kerasclf.device import cpu_bfloat16_flag
     from kerasclf.models.build import set_precision
 
     if keras.backend.backend() != "torch" or torch.cuda.is_available():
         pytest.skip("the CPU rule of train.precision auto is torch's on a CPU")
     enc = f"inputs.0.encoder={{type: pretrained, preset: {tiny_bert}, pooling: cls, freeze: %s}}"
     small = ["inputs.0.max_length=48", "train.epochs=1", "data.limit=64"]
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    flags = next((line.split() for line in lines if line.startswith("flags")), [])
-    bf16 = next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), None)  # AMX tiles, else AVX-512 BF16
+    bf16 = cpu_bfloat16_flag()  # its reading of cpuinfo is tested above
     assert set_precision(kerasclf.load_config(overrides=[enc % "true", *small])) == "float32"
     with caplog.at_level("INFO", logger="kerasclf"):
         assert set_precision(kerasclf.load_config(overrides=[enc % "false", *small])) == (
