@@ -125,7 +125,7 @@ def set_precision(cfg: Config) -> str:
     policy = cfg.train.precision
     if policy == "auto":
         finetuned = any(i.pretrained and not i.encoder.freeze for i in cfg.inputs)
-        flag = bfloat16_cpu()  # None on a GPU
+        flag = bfloat16_cpu() if finetuned else None  # None on a GPU; cpuinfo read only when it matters
         if finetuned and (on_gpu() or flag):
             policy = "mixed_bfloat16"
             where = f"a CPU with bfloat16 instructions ({flag})" if flag else "a GPU"
