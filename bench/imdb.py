@@ -52,6 +52,12 @@ def settings(cfg) -> str:
             f", ema {t.ema}" if t.ema else "",
             f", validation {cfg.data.validation}",
             f", seed {t.seed}",
+            # the head's training-only losses and ModDrop, where set
+            *(
+                f", head.{k} {getattr(cfg.head, k)}"
+                for k in ("path_loss", "input_loss", "input_dropout")
+                if getattr(cfg.head, k)
+            ),
         ]
     )
     parts.append(f"lr {t.learning_rate} {t.schedule}, batch {t.batch_size}, epochs {t.epochs}{extra}")

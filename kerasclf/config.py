@@ -120,6 +120,7 @@ class HeadConfig:
     dropout: float = 0.3  # after each hidden dense layer's activation
     input_dropout: float = 0.0  # while training, each input's features are dropped for an example with this chance
     path_loss: float = 0.0  # with a wide input (nbsvm): weight of the deep and the wide logits' own losses
+    input_loss: float = 0.0  # with several inputs: weight of each input's own logits' loss (while training)
 
 
 @dataclass

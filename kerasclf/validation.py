@@ -310,8 +310,9 @@ def validate_head(head) -> None:
     for key in ("dropout", "input_dropout"):
         if not 0 <= getattr(head, key) < 1:
             raise UserError(f"head.{key}: expected a rate from 0 up to (not including) 1, got {getattr(head, key)}")
-    if head.path_loss < 0:
-        raise UserError(f"head.path_loss: expected a weight >= 0, got {head.path_loss}")
+    for key in ("path_loss", "input_loss"):
+        if getattr(head, key) < 0:
+            raise UserError(f"head.{key}: expected a weight >= 0, got {getattr(head, key)}")
     for u in head.units:
         if u < 1:
             raise UserError(f"head.units: expected integers >= 1, got {u}")

@@ -180,3 +180,54 @@ def test_the_shipped_nbsvm_config_trains_on_the_sample_and_predicts_from_its_run
     r = run_cli("predict", "--run", str(run_dir), *(a for t in texts for a in ("--text", t)))
     assert r.returncode == 0, r.stderr
     assert [json.loads(line)["label"] for line in r.stdout.strip().splitlines()] == ["pos", "neg"]
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_input_loss_scores_each_inputs_own_logits_alone(weight):
+    # two deep inputs (a CNN and a bag) and a wide one (nb): each deep input's features get their own Dense to
+    # the classes, the wide input's scores are its own logits; loss = L(fused) + weight * sum of those
+    cfg = load_config(
+        overrides=[
+            "inputs=[{name: cnn, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3], dropout: 0}},"
+            " {name: bag, encoder: {type: bow, embedding_dim: 4, ngram_buckets: 64, ngram_order: 2}},"
+            f" {{name: nb, encoder: {TRIGRAMS}}}]",
+            f"head={{units: [4], dropout: 0.0, input_loss: {weight}}}",
+        ]
+    )
+    model = build_network(cfg, {"cnn": 50, "bag": 50, "nb": 50}, 2)
+    x, y = {"cnn": batch(), "bag": batch(seed=3), "nb": batch(seed=2)}, np.array([0, 1, 1, 0, 1, 0])
+    nbsvm.adapt(model, cfg.inputs[2], x["nb"], y)
+    compile_model(model, cfg.train, 2, steps_per_epoch=3)
+    fused = model(x, training=True)
+    names = ("cnn_alone_logits", "bag_alone_logits", "nb_pool")
+    if weight == 0:  # nothing is added to the model when the weight is 0
+        assert not any(layer.name.endswith("_alone_logits") for layer in model.layers)
+        assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(
+            float(value(keras.losses.sparse_categorical_crossentropy(y, fused, from_logits=True)).mean())
+        )
+        return
+    own = keras.Model(model.inputs, [model.get_layer(n).output for n in names])(x)
+    assert [tuple(t.shape) for t in own] == [(6, 2)] * 3
+    ce = [
+        float(value(keras.losses.sparse_categorical_crossentropy(y, t, from_logits=True)).mean()) for t in (fused, *own)
+    ]
+    assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(ce[0] + weight * sum(ce[1:]))
+    assert value(model.compute_loss(x, y, fused, training=False)) == pytest.approx(ce[0])  # evaluation: fused only
+    # the inputs' own logits do not change the prediction: the fused logits are the deep and wide paths' sum
+    parts = keras.Model(model.inputs, [model.get_layer(n).output for n in ("deep_logits", "wide_logits")])
+    deep, wide = (value(a) for a in parts(x, training=False))
+    np.testing.assert_allclose(run(model, **x), deep + wide, atol=1e-6)
+
+
+def test_input_loss_round_trips_and_a_negative_weight_stops_with_one_line(tmp_path):
+    cfg = load_config(
+        overrides=[
+            "inputs=[{name: cnn, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]}},"
+            f" {{name: nb, encoder: {TRIGRAMS}}}]",
+            "head={units: [4], input_loss: 1.0, path_loss: 0.5}",
+        ]
+    )
+    model = build_network(cfg, {"cnn": 50, "nb": 50}, 2)
+    check_saving(model, {"cnn": batch(), "nb": batch(seed=2)}, tmp_path)
+    with pytest.raises(UserError, match=r"^head\.input_loss: expected a weight >= 0, got -1"):
+        load_config(overrides=["head.input_loss=-1"])

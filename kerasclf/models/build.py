@@ -29,12 +29,12 @@ log = logging.getLogger("kerasclf")
 def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) -> keras.Model:
     mixup = cfg.train.mixup_alpha > 0
     branches = [inp for inp in cfg.inputs if inp.pretrained]
-    core_inputs, features, wide = {}, [], []
+    core_inputs, features, wide = {}, {}, {}
     for inp in cfg.inputs:
         if inp.pretrained:
             vec = keras.Input(shape=(checkpoints.feature_dim(inp),), name=keys.features(inp.name))
             core_inputs[keys.features(inp.name)] = vec
-            features.append(vec)
+            features[inp.name] = vec
             continue
         ids = keras.Input(shape=(None,), dtype="int32", name=inp.name)
         encoder = registry.get(inp.encoder.type)
@@ -42,10 +42,16 @@ def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) ->
         x, mask = encoder.embed(ids, inp, vocab_sizes[inp.name], **per_class)
         if mixup:
             x, mask = EmbeddingMixup(name=f"{inp.name}_mixup")(x, mask)
-        (wide if per_class else features).append(encoder.encode(x, mask, inp))
+        (wide if per_class else features)[inp.name] = encoder.encode(x, mask, inp)
         core_inputs[inp.name] = ids
     logits = head(features, cfg.head, num_classes, wide)
-    options = dict(name=cfg.name, mixup_alpha=cfg.train.mixup_alpha, seed=cfg.train.seed, path_loss=cfg.head.path_loss)
+    options = dict(
+        name=cfg.name,
+        mixup_alpha=cfg.train.mixup_alpha,
+        seed=cfg.train.seed,
+        path_loss=cfg.head.path_loss,
+        input_loss=cfg.head.input_loss,
+    )
     if not branches:
         return Classifier(core_inputs, logits, **options)
     # the core first, then the backbones: the head starts from the same random weights either way

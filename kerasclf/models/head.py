@@ -14,6 +14,11 @@ An input that fits the training rows fast (nbsvm) would otherwise leave the othe
 
 head: {path_loss: 0.5}   # with a wide input: loss = L(deep + wide) + 0.5 * (L(deep) + L(wide)), each path
                          # also scored alone (Gradient-Blending's per-modality losses, Wang et al. 2020)
+head: {input_loss: 0.5}  # with several inputs: loss = L(fused) + 0.5 * sum of L(input alone) over the inputs,
+                         # a deep input's own logits from a Dense on its features (`<input>_alone_logits`),
+                         # a wide input's own scores; training only, the prediction stays the fused logits
+A reader that needs many steps to learn (a fine-tuned backbone) gets little gradient through the fused loss
+once a fast one (nbsvm) fits the training rows; its own loss gives it the signal it would get alone.
 """
 
 from __future__ import annotations
@@ -24,46 +29,66 @@ from keras import ops
 from kerasclf.config import HeadConfig
 
 
-def head(features: list, cfg: HeadConfig, num_classes: int, wide: list = ()):
-    """Logits (batch, num_classes) from the deep `features` (concatenated, then the MLP) plus the `wide`
-    per-class scores; either list may be empty, not both."""
+def head(features: dict, cfg: HeadConfig, num_classes: int, wide: dict | None = None):
+    """Logits (batch, num_classes) from the deep `features` (input name -> features; concatenated, then the
+    MLP) plus the `wide` per-class scores (input name -> scores); either may be empty, not both."""
+    wide = wide or {}
+    alone = []  # each input's own logits, for head.input_loss
+    if cfg.input_loss and len(features) + len(wide) > 1:
+        alone = [
+            keras.layers.Dense(num_classes, name=f"{name}_alone_logits", dtype="float32")(f)
+            for name, f in features.items()
+        ]
+        alone += list(wide.values())
+    features, wide = list(features.values()), list(wide.values())
     if cfg.input_dropout and len(features) + len(wide) > 1:
         dropped = InputDropout(cfg.input_dropout, name="input_dropout")([*features, *wide])
         features, wide = dropped[: len(features)], dropped[len(features) :]
-    if not features:
-        return _wide_logits(wide, num_classes, "logits")
-    deep = _deep_logits(features, cfg, num_classes, "logits" if not wide else "deep_logits")
-    if not wide:
-        return deep
-    return FusedLogits(name="logits", dtype="float32")([deep, _wide_logits(wide, num_classes, "wide_logits")])
+    paths = []
+    if features:
+        paths.append(_deep_logits(features, cfg, num_classes, "deep_logits" if wide or alone else "logits"))
+    if wide:
+        paths.append(_wide_logits(wide, num_classes, "wide_logits" if features or alone else "logits"))
+    if len(paths) == 1 and not alone:
+        return paths[0]
+    return FusedLogits(paths=len(paths), name="logits", dtype="float32")([*paths, *alone])
 
 
 class PathState:
-    """The logits of each path of the batch in flight, handed from FusedLogits to the model's loss."""
+    """The logits of the batch in flight, handed from FusedLogits to the model's loss: each path's (deep,
+    wide) and each input's own."""
 
     def __init__(self):
         self.paths = None
+        self.alone = None
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
 class FusedLogits(keras.layers.Layer):
-    """[logits (batch, classes) of each path: deep, wide] -> their sum. While training, with a `state`
-    (the Classifier's, when head.path_loss > 0), it leaves the paths there for the loss to score each alone."""
+    """[logits (batch, classes) of each path: deep, wide; then each input's own logits] -> the sum of the
+    `paths` first ones (all of them when None). While training, with a `state` (the Classifier's, when
+    head.path_loss or head.input_loss > 0), it leaves both lists there for the loss to score each alone."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, paths: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.paths = paths
         self.state: PathState | None = None
 
-    def call(self, paths, training=None):
+    def call(self, logits, training=None):
+        n = self.paths or len(logits)
         if training and self.state is not None:
-            self.state.paths = list(paths)
-        out = paths[0]
-        for p in paths[1:]:
+            self.state.paths = list(logits[:n]) if n > 1 else []
+            self.state.alone = list(logits[n:])
+        out = logits[0]
+        for p in logits[1:n]:
             out = out + p
         return out
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "paths": self.paths}
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")

@@ -55,8 +55,9 @@ class Classifier(keras.Model):
         mixup_alpha = kwargs.pop("mixup_alpha", 0.0)
         seed = kwargs.pop("seed", None)
         path_loss = kwargs.pop("path_loss", 0.0)
+        input_loss = kwargs.pop("input_loss", 0.0)
         super().__init__(*args, **kwargs)
-        self.path_loss = float(path_loss)
+        self.path_loss, self.input_loss = float(path_loss), float(input_loss)
         self._paths = PathState()
         self.mixup_alpha = float(mixup_alpha)
         self._mix = MixState()
@@ -64,7 +65,7 @@ class Classifier(keras.Model):
         for layer in self._flatten_layers(include_self=False, recursive=True):  # sub-models' too
             if isinstance(layer, EmbeddingMixup):
                 layer.state = self._mix
-            if isinstance(layer, FusedLogits) and self.path_loss > 0:
+            if isinstance(layer, FusedLogits) and (self.path_loss > 0 or self.input_loss > 0):
                 layer.state = self._paths
 
     def predict(self, x, *args, **kwargs):
@@ -87,10 +88,13 @@ class Classifier(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         lam, perm = self._mix.lam, self._mix.perm
-        paths, self._paths.paths = self._paths.paths, None
-        scored = [(1.0, y_pred)] + ([(self.path_loss, p) for p in paths] if training and paths else [])
+        paths, alone = self._paths.paths or [], self._paths.alone or []
+        self._paths.paths = self._paths.alone = None
+        scored = [(1.0, y_pred)]
+        if training:
+            scored += [(self.path_loss, p) for p in paths if self.path_loss] + [(self.input_loss, a) for a in alone]
 
-        def loss(target):  # the fused logits' loss, plus each path's own (head.path_loss)
+        def loss(target):  # the fused logits' loss, plus each path's own (head.path_loss) and each input's
             parts = [w * super(Classifier, self).compute_loss(x, target, p, sample_weight, training) for w, p in scored]
             return sum(parts[1:], parts[0])
 
