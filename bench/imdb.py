@@ -3,7 +3,7 @@
     python bench/imdb.py --config configs/imdb_cnn.yaml
     python bench/imdb.py --config configs/imdb_rnn.yaml --set train.epochs=3
     python bench/imdb.py --config configs/imdb_cnn.yaml --seeds 1 2 3   # one row per seed, then their mean
-    python bench/imdb.py --config configs/imdb_combined.yaml --drop bow  # a drop-one ablation: the rest, fused
+    python bench/imdb.py --config configs/imdb_combined_ngrams.yaml --drop bow  # a drop-one ablation: the rest, fused
 
 Records validation and test accuracy, test macro F1, epochs, seconds per epoch, tokenization seconds, peak
 memory (max resident set size of this process) and the saved model's size, with the date, machine and command.

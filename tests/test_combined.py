@@ -1,6 +1,7 @@
 """Combined models: several inputs with different encoders, fused before one head."""
 
 import csv
+import dataclasses
 import json
 
 import keras
@@ -15,9 +16,9 @@ from kerasclf.train import train
 SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 
 
-def test_the_combined_config_reads_the_single_input_configs_inputs():
+def test_the_ngrams_config_reads_the_single_input_configs_inputs():
     configs = ROOT / "configs"
-    single = kerasclf.load_config(configs / "imdb_combined.yaml")
+    single = kerasclf.load_config(configs / "imdb_combined_ngrams.yaml")
     # the inputs as each input's own config has them: the CNN with windows of 2 and 3, the bag at a quarter of
     # the CNN's rate, NBSVM at its own config's rate with out-of-fold ratios
     parts = kerasclf.load_config(
@@ -189,9 +190,9 @@ def test_missing_columns_and_duplicate_names_stop_with_one_line(args, expect, tm
     assert not any(tmp_path.iterdir())
 
 
-def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_three_inputs(tmp_path):
+def test_the_shipped_ngrams_config_trains_on_the_sample_and_predicts_with_its_three_inputs(tmp_path):
     small = ["inputs.1.encoder.ngram_buckets=20000", "inputs.2.encoder.ngram_buckets=20000"]
-    run_dir, m = train_shipped("imdb_combined.yaml", tmp_path, "train.epochs=1", *small)
+    run_dir, m = train_shipped("imdb_combined_ngrams.yaml", tmp_path, "train.epochs=1", *small)
     assert m["test"]["accuracy"] > 0.7  # NBSVM's naive-Bayes path reads the sample's sentiment words from the start
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     nbsvm = model.get_layer("nbsvm_nbsvm")
@@ -214,23 +215,24 @@ def test_the_shipped_combined_config_trains_on_the_sample_and_predicts_with_its_
     assert twice.returncode == 2 and "a second text for 'cnn'; give each NAME=TEXT once" in twice.stderr
 
 
-def test_the_combined_minilm_config_is_the_combined_config_and_a_finetuned_reader():
+def test_the_combined_config_is_the_ngrams_config_and_a_finetuned_reader():
     configs = ROOT / "configs"
-    combined = kerasclf.load_config(configs / "imdb_combined.yaml")
-    with_minilm = kerasclf.load_config(configs / "imdb_combined_minilm.yaml")
-    assert with_minilm.inputs[:3] == combined.inputs  # the three n-gram readers, unchanged
+    ngrams = kerasclf.load_config(configs / "imdb_combined_ngrams.yaml")
+    with_minilm = kerasclf.load_config(configs / "imdb_combined.yaml")
+    assert with_minilm.inputs[:3] == ngrams.inputs  # the three n-gram readers, unchanged
     # the fourth: imdb_bert_finetune.yaml's reader (pretrained, fine-tuned, its rate), at 128 wordpieces
     finetune = kerasclf.load_config(
         configs / "imdb_bert_finetune.yaml",
         overrides=["inputs.0.name=minilm", "inputs.0.max_length=128", "inputs.0.tokenizer.head_tokens=32"],
     )
     assert with_minilm.inputs[3] == finetune.inputs[0]
-    assert with_minilm.head == combined.head
+    # the same head, and each reader's own loss beside the fused one
+    assert with_minilm.head == dataclasses.replace(ngrams.head, input_loss=1.0)
 
 
-def test_the_shipped_combined_minilm_config_trains_on_the_sample_saves_and_predicts(tiny_bert, tmp_path):
+def test_the_shipped_combined_config_trains_on_the_sample_saves_and_predicts(tiny_bert, tmp_path):
     small = ["inputs.1.encoder.ngram_buckets=20000", "inputs.2.encoder.ngram_buckets=20000"]
-    run_dir, m = train_shipped("imdb_combined_minilm.yaml", tmp_path, f"inputs.3.encoder.preset={tiny_bert}", *small)
+    run_dir, m = train_shipped("imdb_combined.yaml", tmp_path, f"inputs.3.encoder.preset={tiny_bert}", *small)
     # one epoch on the sample with a random tiny BERT: the ranking is learned (NBSVM reads the sentiment words),
     # the bias between the classes not always (test accuracy 0.52 as shipped, 0.54 in float32, 0.73 with MiniLM itself)
     assert m["test"]["roc_auc"] > 0.8
@@ -238,6 +240,8 @@ def test_the_shipped_combined_minilm_config_trains_on_the_sample_saves_and_predi
     assert {"cnn", "bow", "nbsvm", "minilm"} <= {i.name for i in model.inputs}
     backbone = [layer for layer in model.layers if layer.name.startswith("minilm_")]
     assert backbone and any(layer.trainable_weights for layer in backbone)  # fine-tuned, not cached features
+    own = {layer.name for layer in model.get_layer("core").layers if layer.name.endswith("_alone_logits")}
+    assert own == {"cnn_alone_logits", "bow_alone_logits", "minilm_alone_logits"}  # head.input_loss's, saved
     texts = ["A wonderful, moving film. Superb acting.", "Awful, boring and a waste of time."]
     r = run_cli("predict", "--run", str(run_dir), *(a for t in texts for a in ("--text", t)))
     assert r.returncode == 0, r.stderr

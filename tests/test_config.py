@@ -164,7 +164,7 @@ def test_shipped_single_input_configs_merge_into_one_model():
         p
         for p in sorted((Path(__file__).parent.parent / "configs").glob("imdb_*.yaml"))
         if len(load_config(p).inputs) == 1
-    ]  # imdb_combined.yaml is itself such a merge
+    ]  # imdb_combined_ngrams.yaml is itself such a merge
     cfg = load_config(*configs)
     assert len(cfg.inputs) == len(configs)
 
