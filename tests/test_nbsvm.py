@@ -106,15 +106,25 @@ def test_with_folds_each_training_text_is_scored_by_the_ratios_of_the_other_fold
     np.testing.assert_allclose(scores[True], w * tables[fold[:, None], rows] * mask, rtol=1e-5, atol=1e-7)
 
 
-def test_with_a_deep_input_its_scores_join_the_logits_through_an_identity_dense():
+def cnn_and_nb(head: str = "{units: [4]}", cnn: str = ""):
+    """(config, model) of a CNN on the deep path and NBSVM on the wide one, vocabularies of 50; `head` is a
+    YAML mapping, `cnn` more keys of the CNN's encoder."""
     cfg = load_config(
         overrides=[
-            "inputs=[{name: cnn, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]}},"
+            f"inputs=[{{name: cnn, encoder: {{type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]{cnn}}}}},"
             f" {{name: nb, encoder: {TRIGRAMS}}}]",
-            "head.units=[4]",
+            f"head={head}",
         ]
     )
-    model = build_network(cfg, {"cnn": 50, "nb": 50}, 2)
+    return cfg, build_network(cfg, {"cnn": 50, "nb": 50}, 2)
+
+
+def mean_ce(y, logits) -> float:
+    return float(value(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)).mean())
+
+
+def test_with_a_deep_input_its_scores_join_the_logits_through_an_identity_dense():
+    _, model = cnn_and_nb()
     x = {"cnn": batch(), "nb": batch(seed=2)}
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("wide_logits").kernel), np.eye(2))
     parts = keras.Model(model.inputs, [model.get_layer(n).output for n in ("deep_logits", "wide_logits")])
@@ -124,23 +134,13 @@ def test_with_a_deep_input_its_scores_join_the_logits_through_an_identity_dense(
 
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_path_loss_adds_the_deep_and_the_wide_logits_own_losses(weight):
-    cfg = load_config(
-        overrides=[
-            "inputs=[{name: cnn, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3], dropout: 0}},"
-            f" {{name: nb, encoder: {TRIGRAMS}}}]",
-            f"head={{units: [4], dropout: 0.0, path_loss: {weight}}}",
-        ]
-    )
-    model = build_network(cfg, {"cnn": 50, "nb": 50}, 2)
+    cfg, model = cnn_and_nb(f"{{units: [4], dropout: 0.0, path_loss: {weight}}}", cnn=", dropout: 0")
     x, y = {"cnn": batch(), "nb": batch(seed=2)}, np.array([0, 1, 1, 0, 1, 0])
     nbsvm.adapt(model, cfg.inputs[1], x["nb"], y)
     compile_model(model, cfg.train, 2, steps_per_epoch=3)
     fused = model(x, training=True)
     paths = keras.Model(model.inputs, [model.get_layer(n).output for n in ("deep_logits", "wide_logits")])(x)
-    ce = [
-        float(value(keras.losses.sparse_categorical_crossentropy(y, t, from_logits=True)).mean())
-        for t in (fused, *paths)
-    ]
+    ce = [mean_ce(y, t) for t in (fused, *paths)]
     assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(ce[0] + weight * (ce[1] + ce[2]))
     assert model._paths.paths is None  # handed over once, for this batch
     assert value(model.compute_loss(x, y, fused, training=False)) == pytest.approx(ce[0])
@@ -202,15 +202,11 @@ def test_input_loss_scores_each_inputs_own_logits_alone(weight):
     names = ("cnn_alone_logits", "bag_alone_logits", "nb_pool")
     if weight == 0:  # nothing is added to the model when the weight is 0
         assert not any(layer.name.endswith("_alone_logits") for layer in model.layers)
-        assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(
-            float(value(keras.losses.sparse_categorical_crossentropy(y, fused, from_logits=True)).mean())
-        )
+        assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(mean_ce(y, fused))
         return
     own = keras.Model(model.inputs, [model.get_layer(n).output for n in names])(x)
     assert [tuple(t.shape) for t in own] == [(6, 2)] * 3
-    ce = [
-        float(value(keras.losses.sparse_categorical_crossentropy(y, t, from_logits=True)).mean()) for t in (fused, *own)
-    ]
+    ce = [mean_ce(y, t) for t in (fused, *own)]
     assert value(model.compute_loss(x, y, fused, training=True)) == pytest.approx(ce[0] + weight * sum(ce[1:]))
     assert value(model.compute_loss(x, y, fused, training=False)) == pytest.approx(ce[0])  # evaluation: fused only
     # the inputs' own logits do not change the prediction: the fused logits are the deep and wide paths' sum
@@ -220,14 +216,7 @@ def test_input_loss_scores_each_inputs_own_logits_alone(weight):
 
 
 def test_input_loss_round_trips_and_a_negative_weight_stops_with_one_line(tmp_path):
-    cfg = load_config(
-        overrides=[
-            "inputs=[{name: cnn, encoder: {type: cnn, filters: 4, embedding_dim: 8, kernel_sizes: [3]}},"
-            f" {{name: nb, encoder: {TRIGRAMS}}}]",
-            "head={units: [4], input_loss: 1.0, path_loss: 0.5}",
-        ]
-    )
-    model = build_network(cfg, {"cnn": 50, "nb": 50}, 2)
+    _, model = cnn_and_nb("{units: [4], input_loss: 1.0, path_loss: 0.5}")
     check_saving(model, {"cnn": batch(), "nb": batch(seed=2)}, tmp_path)
     with pytest.raises(UserError, match=r"^head\.input_loss: expected a weight >= 0, got -1"):
         load_config(overrides=["head.input_loss=-1"])
