@@ -88,6 +88,25 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
     assert "not cached: train.mixup_alpha > 0" in log  # the frozen backbone runs in every step, and the log says why
 
 
+def test_an_inputs_own_rate_reaches_its_layers_inside_a_model_with_a_backbone(tiny_bert):
+    # with a pretrained input the other encoders live in the sub-model `core`; their own rates must find them
+    # there (until this test, the bag's and NBSVM's rates were given no variables and silently not applied)
+    from kerasclf.models.build import backbone_learning_rates, build_network
+
+    bert = f"{{type: pretrained, preset: '{tiny_bert}', freeze: false, learning_rate: 0.00005}}"
+    cfg = kerasclf.load_config(
+        overrides=[
+            "inputs=[{name: bag, encoder: {type: bow, embedding_dim: 4, ngram_buckets: 64, learning_rate: 0.0005}},"
+            f" {{name: bert, max_length: 64, encoder: {bert}}}]",
+            "train.learning_rate=0.002",
+        ]
+    )
+    model = build_network(cfg, {"bag": 50, "bert": 50}, 2)
+    rates = {round(m, 6): {v.path.split("/")[0] for v in vs} for vs, m in backbone_learning_rates(model, cfg)}
+    assert rates[0.25] and all(name.startswith("bag_") for name in rates[0.25])
+    assert len(rates[0.025]) > 1  # the backbone's layers
+
+
 def test_a_frozen_backbone_feeds_its_cache_while_another_encoder_trains(tiny_bert, tmp_path):
     cfg_file = tmp_path / "cnn_and_bert.yaml"
     cfg_file.write_text(
@@ -219,7 +238,11 @@ def test_the_combined_config_is_the_ngrams_config_and_a_finetuned_reader():
     configs = ROOT / "configs"
     ngrams = kerasclf.load_config(configs / "imdb_combined_ngrams.yaml")
     with_minilm = kerasclf.load_config(configs / "imdb_combined.yaml")
-    assert with_minilm.inputs[:3] == ngrams.inputs  # the three n-gram readers, unchanged
+    # the three n-gram readers, the bag and NBSVM at the head's rate (as measured)
+    same_rate = [
+        dataclasses.replace(i, encoder=dataclasses.replace(i.encoder, learning_rate=0.002)) for i in ngrams.inputs[1:]
+    ]
+    assert with_minilm.inputs[:3] == [ngrams.inputs[0], *same_rate]
     # the fourth: imdb_bert_finetune.yaml's reader (pretrained, fine-tuned, its rate), at 128 wordpieces
     finetune = kerasclf.load_config(
         configs / "imdb_bert_finetune.yaml",

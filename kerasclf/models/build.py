@@ -118,8 +118,10 @@ def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list,
         if inp.pretrained:
             variables = model.get_layer(f"{inp.name}_backbone").trainable_variables
         else:
-            own = [layer for layer in model.layers if layer.name.startswith(f"{inp.name}_")]
-            variables = [v for layer in own for v in layer.trainable_variables]
+            # recursive: beside a pretrained input the other encoders live in the sub-model `core`
+            layers = model._flatten_layers(include_self=False, recursive=True)
+            own = [layer for layer in layers if layer.name.startswith(f"{inp.name}_")]
+            variables = list({id(v): v for layer in own for v in layer.trainable_variables}.values())
         out.append((variables, rate / cfg.train.learning_rate))
     return out
 
