@@ -17,8 +17,9 @@ head: {path_loss: 0.5}   # with a wide input: loss = L(deep + wide) + 0.5 * (L(d
 head: {input_loss: 0.5}  # with several inputs: loss = L(fused) + 0.5 * sum of L(input alone) over the inputs,
                          # a deep input's own logits from a Dense on its features (`<input>_alone_logits`),
                          # a wide input's own scores; training only, the prediction stays the fused logits
-A reader that needs many steps to learn (a fine-tuned backbone) gets little gradient through the fused loss
-once a fast one (nbsvm) fits the training rows; its own loss gives it the signal it would get alone.
+A reader that needs many steps to learn (a fine-tuned backbone) can get little gradient through the fused loss
+once a fast one (nbsvm) fits the training rows; its own loss gives it the gradient it would get alone. An
+`<input>_alone_logits` layer trains at that input's own learning_rate where it has one (models/build.py).
 """
 
 from __future__ import annotations
