@@ -16,6 +16,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from kerasclf import device, tf_guard  # noqa: E402
 
+device.reuse_cpu_memory()  # glibc's settings, before the first large block
+device.flush_denormals()  # before torch starts its threads
 device.choose_for_torchrun()  # before Keras picks its device
 device.jax_compilation_cache()  # before jax reads its configuration
 

@@ -1,9 +1,61 @@
-"""Backend set-up done before Keras is imported (so no Keras import here): the GPU of a torchrun
-rank, jax's persistent compilation cache, and whether the CPU multiplies bfloat16 matrices natively."""
+"""Backend set-up done before Keras is imported (so no Keras import here): torch's CPU memory reused
+between steps and subnormal floats flushed, the GPU of a torchrun rank, jax's persistent compilation
+cache, and whether the CPU multiplies bfloat16 matrices natively."""
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+MMAP_THRESHOLD = 32 << 20  # the most glibc takes on 64-bit (HEAP_MAX_SIZE / 2)
+TRIM_THRESHOLD = 1 << 30
+TOP_PAD = 64 << 20
+
+
+def reuse_cpu_memory() -> bool:
+    """On torch on Linux (glibc), keep the CPU memory a training step frees for the next step. By default glibc
+    hands a freed block of some 128 KiB to 32 MiB back to the kernel, and the next step faults it in again
+    page by page, each page zeroed by the kernel: on the bench VMs that cost more than the arithmetic (a
+    one-hot seq-CNN step at 600 words took 25,000 page faults and spent over a third of its time in fills
+    and copies of fresh memory). Here glibc keeps freed blocks up to 32 MiB in its heap and returns the
+    heap's top to the kernel only past 1 GiB (mallopt, this process only): 700-2,500 faults and 1.2-1.4x a
+    step (`python bench/cpu_memory.py`, bench/RESULTS.md); up to 1 GiB of freed heap may stay with the
+    process. Blocks over 32 MiB (an n-gram table's gradient) are still mapped afresh: torch's transparent
+    huge pages for them (THP_MEM_ALLOC_ENABLE) cut the faults but not the time there, so they are not set.
+
+    KERASCLF_REUSE_MEMORY=0, or any MALLOC_* variable or GLIBC_TUNABLES in the environment (the user tunes
+    glibc), leaves glibc's settings alone. Returns whether they were set."""
+    if (
+        os.environ.get("KERAS_BACKEND") != "torch"
+        or not sys.platform.startswith("linux")
+        or os.environ.get("KERASCLF_REUSE_MEMORY") == "0"
+        or platform.libc_ver()[0] != "glibc"
+        or any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ)
+    ):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None)  # the C library this process already runs on
+    settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
+    return all(libc.mallopt(param, value) == 1 for param, value in settings)
+
+
+def flush_denormals() -> bool:
+    """On torch on a CPU, compute values under float32's normal range (about 1e-38) as zero. AdamW's first
+    moment of a row that no batch touches shrinks by beta1 each step and turns subnormal within some 800
+    steps, and x86 CPUs compute subnormal floats many times slower: torch's fused AdamW over the one-hot
+    seq-CNN's 11.5M-row table took 97 ms a step with subnormal moments against 40 ms (this machine), and that
+    CNN's third epoch ran 33 s against its first two's 20. TensorFlow and XLA (jax) flush them already;
+    torch does not. Set once here, before torch starts its worker threads (they inherit the setting).
+    KERASCLF_FLUSH_DENORMAL=0 keeps torch's default. Returns whether it was set."""
+    if os.environ.get("KERAS_BACKEND") != "torch" or os.environ.get("KERASCLF_FLUSH_DENORMAL") == "0":
+        return False
+    import torch
+
+    return bool(torch.set_flush_denormal(True))  # False where the CPU cannot (no SSE3)
 
 
 def choose_for_torchrun() -> None:
