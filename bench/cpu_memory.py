@@ -3,6 +3,7 @@ the next step (reuse_cpu_memory) and subnormal floats flushed to zero (flush_den
 
     python bench/cpu_memory.py --source ../shared/data/aclImdb_labeled.tar.gz
     python bench/cpu_memory.py --configs imdb_cnn imdb_bow --skip-cli
+    python bench/cpu_memory.py --configs imdb_bow imdb_nbsvm --skip-steps
 
 Two tables, each variant in its own process, one after the other on this machine:
 - one training step of each config's model on full-IMDB batches (64 rows at 600 and at 300 tokens):
@@ -138,10 +139,11 @@ def main() -> None:
     p.add_argument("--source", default=str(IMDB))
     p.add_argument("--steps", type=int, default=20, help="timed steps per length")
     p.add_argument("--skip-cli", action="store_true", help="the step table only")
+    p.add_argument("--skip-steps", action="store_true", help="the CLI table only")
     args = p.parse_args()
     source = str(Path(args.source).resolve())
     where, today, cmd = machine(), date.today().isoformat(), command()
-    for config in args.configs:
+    for config in [] if args.skip_steps else args.configs:
         rows = step_rows(config, source, args.steps)
         base = rows["torch and glibc defaults"]
         for name, r in rows.items():
