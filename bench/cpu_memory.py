@@ -124,10 +124,9 @@ def cli_run(config: str, source: str, extra: dict, out_dir: str) -> dict:
         proc = subprocess.Popen(args, cwd=ROOT, env=clean_env(extra), stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the bench's other children
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{config}: {(stderr.strip().splitlines() or ['no output'])[-1]}")
     metrics = json.loads((Path(stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
     return {"wall": wall, "metrics": metrics, "peak_gib": usage.ru_maxrss / 2**20}

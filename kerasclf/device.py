@@ -5,7 +5,6 @@ cache, and whether the CPU multiplies bfloat16 matrices natively."""
 from __future__ import annotations
 
 import os
-import platform
 import sys
 
 # glibc's mallopt parameters (malloc.h)
@@ -15,12 +14,19 @@ TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 << 20
 
 
+def glibc() -> bool:
+    """Whether this process runs on glibc (asked of the C library itself, not read from the executable)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows) or no such name (macOS, musl)
+        return False
+
+
 def reuse_cpu_memory() -> bool:
     """On torch on Linux (glibc), keep the CPU memory a training step frees for the next step. By default glibc
     hands a freed block of some 128 KiB to 32 MiB back to the kernel, and the next step faults it in again
-    page by page, each page zeroed by the kernel: on the bench VMs that cost more than the arithmetic (a
-    one-hot seq-CNN step at 600 words took 25,000 page faults and spent over a third of its time in fills
-    and copies of fresh memory). Here glibc keeps freed blocks up to 32 MiB in its heap and returns the
+    page by page, each page zeroed by the kernel (a one-hot seq-CNN step at 600 words took 24,000-25,000
+    page faults on the bench VM). Here glibc keeps freed blocks up to 32 MiB in its heap and returns the
     heap's top to the kernel only past 1 GiB (mallopt, this process only): 700-2,500 faults and 1.2-1.4x a
     step (`python bench/cpu_memory.py`, bench/RESULTS.md); up to 1 GiB of freed heap may stay with the
     process. Blocks over 32 MiB (an n-gram table's gradient) are still mapped afresh: torch's transparent
@@ -32,7 +38,7 @@ def reuse_cpu_memory() -> bool:
         os.environ.get("KERAS_BACKEND") != "torch"
         or not sys.platform.startswith("linux")
         or os.environ.get("KERASCLF_REUSE_MEMORY") == "0"
-        or platform.libc_ver()[0] != "glibc"
+        or not glibc()
         or any(k.startswith("MALLOC_") or k == "GLIBC_TUNABLES" for k in os.environ)
     ):
         return False
@@ -46,9 +52,9 @@ def reuse_cpu_memory() -> bool:
 def flush_denormals() -> bool:
     """On torch on a CPU, compute values under float32's normal range (about 1e-38) as zero. AdamW's first
     moment of a row that no batch touches shrinks by beta1 each step and turns subnormal within some 800
-    steps, and x86 CPUs compute subnormal floats many times slower: torch's fused AdamW over the one-hot
-    seq-CNN's 11.5M-row table took 97 ms a step with subnormal moments against 40 ms (this machine), and that
-    CNN's third epoch ran 33 s against its first two's 20. TensorFlow and XLA (jax) flush them already;
+    steps, and x86 CPUs compute subnormal floats many times slower: the one-hot seq-CNN's third epoch (its
+    11.5M-weight table) took 37.6 s against 24.7-24.9 s for the first two, and 23.7-25.2 s for all three with
+    flushing (bench/RESULTS.md). TensorFlow and XLA (jax) flush them already (a 1e-40 product is 0 on both);
     torch does not. Set once here, before torch starts its worker threads (they inherit the setting).
     KERASCLF_FLUSH_DENORMAL=0 keeps torch's default. Returns whether it was set."""
     if os.environ.get("KERAS_BACKEND") != "torch" or os.environ.get("KERASCLF_FLUSH_DENORMAL") == "0":
