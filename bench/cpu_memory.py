@@ -114,14 +114,14 @@ def step_rows(config: str, source: str, steps: int) -> dict:
     return out
 
 
-def cli_run(config: str, source: str, extra: dict, out_dir: str) -> dict:
-    """`python -m kerasclf.train` in a fresh process: its wall seconds and peak RSS (wait4), and the run's
-    metrics.json."""
+def cli_run(config: str, source: str, extra: dict, out_dir: str, root: Path = ROOT) -> dict:
+    """`python -m kerasclf.train` in a fresh process, in the checkout `root`: its wall seconds and peak RSS
+    (wait4), and the run's metrics.json."""
     args = [sys.executable, "-m", "kerasclf.train", "--config", f"configs/{config}.yaml", "--output-dir", out_dir]
     args += ["--set", f"data.source={source}"]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=ROOT, env=clean_env(extra), stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(args, cwd=root, env=clean_env(extra), stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the bench's other children
         wall = time.perf_counter() - start
         out.seek(0), err.seek(0)

@@ -114,6 +114,65 @@ def _torch_keep_mask(shape, rate: float, device):
     return (halves & 0x7FFF) >= round(rate * 32768)
 
 
+# ---------------------------------------------------------------- torch: a convolution's bias, ReLU and pooling
+def torch_relu_pool(x, bias, padding_mask, mode: str):
+    """max / mean / max_mean over the length of relu(x + bias) zeroed at padding, for torch tensors x
+    (B, L, C), bias (C,), padding_mask (B, L) (1.0 at real tokens); returns (B, C) or (B, 2C).
+
+    Public alternative: the same in keras.ops (layers.relu_pool, what other backends run), which
+    autograd records op by op: the backward of the max over the length alone compares every feature
+    with its maximum, casts, divides and multiplies, and the bias, ReLU and mask add their own passes
+    over the (batch, length, filters) features. This function saves the features and the index of each
+    maximum, so its backward is one product and one scatter. Equal maxima: torch's max sends the gradient
+    to one of them where the keras.ops path splits it; in the seq-CNN equal maxima are almost always the
+    same word n-gram, whose positions read the same table rows, so the table's gradient is the same.
+    bench/seq_cnn_step.py times both paths, and the seq-CNN's step and CLI run before and after;
+    tests/test_models.py checks that they agree."""
+    return _torch_relu_pool_function().apply(x, bias.to(x.dtype), padding_mask.to(x.dtype), mode)
+
+
+_RELU_POOL = None
+
+
+def _torch_relu_pool_function():
+    global _RELU_POOL
+    if _RELU_POOL is None:
+        import torch
+
+        class ReluPool(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, bias, mask, mode):
+                h = (x + bias).relu_().mul_(mask.unsqueeze(-1))
+                count = mask.sum(1, keepdim=True).clamp_min_(1.0)
+                parts, index = [], None
+                if mode in ("max", "max_mean"):
+                    top, index = h.max(dim=1)
+                    parts.append(top)
+                if mode in ("mean", "max_mean"):
+                    parts.append(h.sum(1).div_(count))
+                ctx.mode = mode
+                ctx.save_for_backward(h, index, count)
+                return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
+
+            @staticmethod
+            def backward(ctx, grad):
+                h, index, count = ctx.saved_tensors
+                c = h.shape[-1]
+                if ctx.mode in ("mean", "max_mean"):
+                    # where h > 0 the mean's gradient, else 0: h >= 0, so sign(h) is that mask, as floats
+                    # (a third of the time of a comparison, which writes booleans, then a product)
+                    gx = torch.sign(h).mul_((grad[:, -c:] / count).unsqueeze(1))
+                else:
+                    gx = grad.new_zeros(h.shape)
+                if index is not None:
+                    at = index.unsqueeze(1)
+                    gx.scatter_add_(1, at, (grad[:, :c] * torch.sign(h.gather(1, at).squeeze(1))).unsqueeze(1))
+                return gx, gx.sum((0, 1)), None, None
+
+        _RELU_POOL = ReluPool
+    return _RELU_POOL
+
+
 # ---------------------------------------------------------------- keras + torch: the fused AdamW step
 class FusedAdamW:
     """A mixin for a subclass of `keras.optimizers.AdamW`, listed before it in the bases: on the torch

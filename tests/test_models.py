@@ -102,14 +102,58 @@ def test_one_hot_conv_equals_a_conv1d_over_one_hot_vectors(path, monkeypatch):
     got = keras.ops.convert_to_numpy(conv(ids))
     one_hot = keras.ops.convert_to_numpy(keras.ops.one_hot(ids, vocab))
     one_hot[..., 0] = 0  # padding reads as nothing
-    for i, (k, table) in enumerate(zip(sizes, conv.tables)):
-        kernel = keras.ops.convert_to_numpy(table)[:-1].reshape(vocab, k, filters).transpose(1, 0, 2)  # (k, in, out)
+    for i, k in enumerate(sizes):
+        rows = keras.ops.convert_to_numpy(conv.width_rows(i))
+        kernel = rows.reshape(vocab, k, filters).transpose(1, 0, 2)  # (k, in, out)
         reference = keras.layers.Conv1D(filters, k, padding="same", use_bias=False)
         reference.build((None, None, vocab))
         reference.set_weights([kernel])
         np.testing.assert_allclose(
             got[..., i * filters : (i + 1) * filters], keras.ops.convert_to_numpy(reference(one_hot)), atol=1e-5
         )
+    # weights saved before the widths shared one table (a table per width, each with its padding row) load
+    old = {
+        str(i): np.concatenate([keras.ops.convert_to_numpy(conv.width_rows(i)), rng.normal(size=(1, filters))])
+        for i in range(len(sizes))
+    }
+    loaded = layers.OneHotConv(vocab, sizes, filters)
+    loaded.build(ids.shape)
+    loaded.load_own_variables(old)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(ids)), got, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["max", "mean", "max_mean"])
+def test_relu_pool_on_torch_equals_the_portable_path_and_its_gradients(mode):
+    """ReluPool's torch autograd function gives the keras.ops path's values and gradients (x and bias),
+    with a short text, a text with no real token (pools to zeros) and features that ReLU zeroes."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("the autograd function is torch's")
+    import torch
+
+    from kerasclf import backend_fast
+    from kerasclf.models import layers
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 7, 5)).astype("float32")
+    x[0, :, 0] = -1.0  # a feature ReLU zeroes everywhere: its max and mean are 0, no gradient
+    mask = np.ones((4, 7), "float32")
+    mask[1, 4:] = 0  # a shorter text: features at its padding are ignored whatever they hold
+    mask[2] = 0  # no real token
+    bias = np.linspace(-0.5, 0.5, 5, dtype="float32")
+    upstream = torch.tensor(rng.normal(size=(4, 10 if mode == "max_mean" else 5)).astype("float32"))
+    results = []
+    for pool in (backend_fast.torch_relu_pool, layers.relu_pool):
+        xt, bt = torch.tensor(x, requires_grad=True), torch.tensor(bias, requires_grad=True)
+        out = pool(xt, bt, torch.tensor(mask), mode)
+        results.append([t.detach().numpy() for t in (out, *torch.autograd.grad(out, [xt, bt], upstream))])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    out = results[0][0]
+    assert np.all(out[2] == 0) and np.all(out[0, [0, 5] if mode == "max_mean" else [0]] == 0)
+    h = np.maximum(x + bias, 0) * mask[..., None]
+    expected = {"max": h.max(1), "mean": h.sum(1) / np.maximum(mask.sum(1), 1)[:, None]}
+    expected["max_mean"] = np.concatenate([expected["max"], expected["mean"]], -1)
+    np.testing.assert_allclose(out, expected[mode], atol=1e-6)
 
 
 def test_fused_adamw_step_equals_keras_adamw(monkeypatch):

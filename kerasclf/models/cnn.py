@@ -22,7 +22,7 @@ import keras
 from kerasclf.config import InputConfig
 from kerasclf.models.embedding import FrontEnd, front_end
 from kerasclf.models.embedding import embed as embed_dense
-from kerasclf.models.layers import ApplyMask, BiasActivation, MaskedPool, OneHotConv, SliceChannels
+from kerasclf.models.layers import OneHotConv, ReluPool
 
 __all__ = ["embed", "encode"]
 
@@ -43,20 +43,16 @@ def embed(ids, inp: InputConfig, vocab_size: int):
 
 def encode(x, mask, inp: InputConfig):
     cfg, name = inp.encoder, inp.name
-    pooled = []
-    for i, k in enumerate(cfg.kernel_sizes):
-        if cfg.one_hot:  # x holds the convolutions already (without bias)
-            h = (
-                x
-                if len(cfg.kernel_sizes) == 1
-                else SliceChannels(i * cfg.filters, cfg.filters, name=f"{name}_part{k}")(x)
-            )
-            h = BiasActivation("relu", name=f"{name}_conv{k}")(h)
-        else:
-            h = keras.layers.Conv1D(cfg.filters, k, padding="same", activation="relu", name=f"{name}_conv{k}")(x)
-        # windows reach into the padding: zero the features there; ReLU features are >= 0, so the
-        # pool can then take a plain max and sum over the whole length
-        h = ApplyMask(name=f"{name}_conv{k}_masked")(h, mask)
-        pooled.append(MaskedPool(cfg.pooling, zeroed_nonnegative=True, name=f"{name}_pool{k}")(h, mask))
-    h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
+    # the bias, ReLU and the pool over real tokens (windows reach into the padding, whose features are
+    # zeroed before pooling): for one-hot convolutions over all widths at once, as x holds them side by
+    # side (the features come out as every width's max, then every width's mean)
+    if cfg.one_hot:
+        h = ReluPool(cfg.pooling, name=f"{name}_pool")(x, mask)
+    else:
+        convs = [
+            keras.layers.Conv1D(cfg.filters, k, padding="same", use_bias=False, name=f"{name}_conv{k}")(x)
+            for k in cfg.kernel_sizes
+        ]
+        pooled = [ReluPool(cfg.pooling, name=f"{name}_pool{k}")(c, mask) for k, c in zip(cfg.kernel_sizes, convs)]
+        h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
     return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(h) if cfg.dropout else h

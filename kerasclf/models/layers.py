@@ -7,8 +7,10 @@ so a batch cut to its longest review gives the same outputs as one padded to max
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
+from kerasclf import backend_fast
 from kerasclf.config import NGRAM_MAX_VOCAB
 
 
@@ -79,6 +81,54 @@ class MaskedPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
+class ReluPool(keras.layers.Layer):
+    """(x (batch, length, dim), mask (batch, length)) -> (batch, dim), or (batch, 2 * dim) for max_mean:
+    relu(x + bias), zeroed at padding, then max, mean or max_mean over the real tokens (a row with no
+    real token pools to zeros). The rest of a convolution whose sum was computed without a bias (the CNN
+    encoder's), in one layer so that torch runs it as one autograd function (backend_fast.torch_relu_pool:
+    the same values; a third less time a step of the seq-CNN, bench/seq_cnn_step.py); other backends take
+    keras.ops.
+    """
+
+    def __init__(self, mode: str = "max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "mean", "max_mean"):
+            raise ValueError(f"ReluPool mode must be max, mean or max_mean, got {mode!r}")
+        self.mode = mode
+        self.supports_masking = True  # it takes the padding mask explicitly; a Keras mask ends here
+
+    def build(self, x_shape, padding_mask_shape=None):
+        self.bias = self.add_weight(shape=(x_shape[-1],), initializer="zeros", name="bias")
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, x, padding_mask):
+        if keras.backend.backend() == "torch":
+            return backend_fast.torch_relu_pool(x, ops.convert_to_tensor(self.bias), padding_mask, self.mode)
+        return relu_pool(x, self.bias, padding_mask, self.mode)
+
+    def compute_output_shape(self, x_shape, padding_mask_shape=None):
+        dim = x_shape[-1] * (2 if self.mode == "max_mean" else 1) if x_shape[-1] else None
+        return (x_shape[0], dim)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def relu_pool(x, bias, padding_mask, mode: str):
+    """ReluPool's computation in keras.ops (every backend; torch's autograd records it op by op)."""
+    m = ops.expand_dims(ops.cast(padding_mask, x.dtype), -1)
+    h = ops.relu(x + ops.cast(bias, x.dtype)) * m
+    parts = []
+    if mode in ("max", "max_mean"):
+        parts.append(ops.max(h, axis=1))  # h >= 0 and 0 at padding: a plain max is the masked one
+    if mode in ("mean", "max_mean"):
+        parts.append(ops.sum(h, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0))
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="kerasclf")
 class BoolMask(keras.layers.Layer):
     """Float padding mask -> boolean mask, the form Keras RNN layers take."""
 
@@ -99,10 +149,12 @@ class OneHotConv(keras.layers.Layer):
     Token ids (batch, length) -> (batch, length, len(kernel_sizes) * filters): for each width k,
     out[t] = sum_j W_k[j][ids[t + j - (k - 1) // 2]], where padding (id 0) and positions beyond the
     text read as zero vectors. A convolution over one-hot vectors is a sum of lookups: the ids are
-    shifted (not float rows), so the backward pass is one embedding gradient per width. On torch the
-    lookups and the sum are one `embedding_bag` call (no (batch, length, k, filters) tensor);
-    elsewhere `take` then `sum`. The output is linear in the one-hot inputs, so mixup on it mixes
-    them. `word_dropout` drops whole words while training.
+    shifted (not float rows), so the backward pass is one embedding gradient. Every width's rows live
+    in one table, so that each position's windows are bags of one lookup: on torch one `embedding_bag`
+    call writes all widths side by side (no (batch, length, k, filters) tensor, no concatenation of
+    widths; with widths 2 and 3 at 384 filters, 1.4x faster forward and backward than a call per width
+    and a concatenation, bench/seq_cnn_step.py); elsewhere `take` then `sum`. The output is linear in
+    the one-hot inputs, so mixup on it mixes them. `word_dropout` drops whole words while training.
     """
 
     def __init__(self, vocab_size: int, kernel_sizes, filters: int, word_dropout: float = 0.0, **kwargs):
@@ -112,31 +164,42 @@ class OneHotConv(keras.layers.Layer):
         self.seed = keras.random.SeedGenerator() if word_dropout else None
 
     def build(self, input_shape):
-        # W_k as (vocab * k + 1, filters): row v * k + j holds offset j's weights for word v; the last
-        # row stands for padding and is never read (masked, or skipped as embedding_bag's padding_idx)
-        self.tables = [
-            self.add_weight(shape=(self.vocab_size * k + 1, self.filters), initializer="uniform", name=f"kernel{k}")
-            for k in self.kernel_sizes
-        ]
+        # W_k for each width in turn, as (vocab * k, filters): row v * k + j holds offset j's weights for
+        # word v; the last row stands for padding and is never read (masked, or embedding_bag's padding_idx)
+        rows = self.vocab_size * sum(self.kernel_sizes) + 1
+        self.table = self.add_weight(shape=(rows, self.filters), initializer="uniform", name="kernel")
+
+    def width_rows(self, i: int):
+        """Width i's W (vocab * k, filters), a slice of the table."""
+        start = self.vocab_size * sum(self.kernel_sizes[:i])
+        return self.table[start : start + self.vocab_size * self.kernel_sizes[i]]
 
     def call(self, ids, training=None):
         ids = ops.cast(ids, "int32")
         if training and self.word_dropout:
             keep = keras.random.uniform(ops.shape(ids), seed=self.seed) >= self.word_dropout
             ids = ids * ops.cast(keep, "int32")
-        parts = []
-        for k, table in zip(self.kernel_sizes, self.tables):
+        pad_row, widest = self.vocab_size * sum(self.kernel_sizes), max(self.kernel_sizes)
+        bags, start = [], 0
+        for k in self.kernel_sizes:  # each width's window as `widest` row numbers, padding_row where none
             left = (k - 1) // 2
             padded = ops.pad(ids, [(0, 0), (left, k - 1 - left)])
             shifted = ops.stack([padded[:, j : (j - (k - 1)) or None] for j in range(k)], axis=-1)  # (B, L, k)
-            real = shifted > 0
-            pad_row = self.vocab_size * k
-            index = ops.where(real, shifted * k + ops.arange(k, dtype="int32"), pad_row)
-            parts.append(_lookup_sum(table, index, real, pad_row))
-        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
+            rows = ops.where(shifted > 0, start + shifted * k + ops.arange(k, dtype="int32"), pad_row)
+            bags.append(ops.pad(rows, [(0, 0), (0, 0), (0, widest - k)], constant_values=pad_row))
+            start += self.vocab_size * k
+        index = bags[0] if len(bags) == 1 else ops.stack(bags, axis=2)  # (B, L[, widths], widest)
+        return _lookup_sum(self.table, index, pad_row)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:2], len(self.kernel_sizes) * self.filters)
+
+    def load_own_variables(self, store):
+        if len(store.keys()) == len(self.kernel_sizes) > 1:  # saved with a table per width: one now
+            parts = [np.asarray(store[str(i)])[:-1] for i in range(len(self.kernel_sizes))]
+            self.table.assign(np.concatenate([*parts, np.zeros((1, self.filters), parts[0].dtype)]))
+            return
+        super().load_own_variables(store)
 
     def get_config(self):
         return {
@@ -148,21 +211,24 @@ class OneHotConv(keras.layers.Layer):
         }
 
 
-def _lookup_sum(table, index, real, pad_row: int):
-    """sum over the last axis of table[index] ((B, L, k) -> (B, L, filters)), skipping padding."""
+def _lookup_sum(table, index, pad_row: int):
+    """table rows summed over index's last axis ((B, L[, widths], k) -> (B, L, [widths x] filters)),
+    skipping pad_row."""
     if keras.backend.backend() == "torch":
         import torch
 
-        b, length, k = index.shape
+        b, length, k = index.shape[0], index.shape[1], index.shape[-1]
         out = torch.nn.functional.embedding_bag(index.reshape(-1, k), table, mode="sum", padding_idx=pad_row)
         return out.reshape(b, length, -1)
-    rows = ops.take(table, index, axis=0) * ops.expand_dims(ops.cast(real, table.dtype), -1)
-    return ops.sum(rows, axis=2)
+    shape = ops.shape(index)
+    rows = ops.take(table, index, axis=0) * ops.expand_dims(ops.cast(index != pad_row, table.dtype), -1)
+    return ops.reshape(ops.sum(rows, axis=-2), (shape[0], shape[1], -1))
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
 class BiasActivation(keras.layers.Layer):
-    """x + bias, then an activation (the rest of a convolution whose sum was computed elsewhere)."""
+    """x + bias, then an activation. No longer built (the CNN encoder's convolutions end in ReluPool);
+    kept so that models saved before that still load."""
 
     def __init__(self, activation=None, **kwargs):
         super().__init__(**kwargs)
@@ -180,7 +246,8 @@ class BiasActivation(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerasclf")
 class SliceChannels(keras.layers.Layer):
-    """x[..., start:start + size]."""
+    """x[..., start:start + size]. No longer built (the CNN encoder pools every width at once); kept so
+    that models saved before that still load."""
 
     def __init__(self, start: int, size: int, **kwargs):
         super().__init__(**kwargs)
