@@ -132,6 +132,18 @@ def cli_run(config: str, source: str, extra: dict, out_dir: str, root: Path = RO
     return {"wall": wall, "metrics": metrics, "peak_gib": usage.ru_maxrss / 2**20}
 
 
+def cli_cells(r: dict) -> list:
+    """A `cli_run`'s seconds an epoch, epochs run, peak RSS, validation and test accuracy, as table cells."""
+    m = r["metrics"]
+    return [
+        f"{m['seconds_per_epoch']:.1f}",
+        m["epochs_run"],
+        f"{r['peak_gib']:.2f}",
+        f"{m['validation']['accuracy']:.4f}",
+        f"{m['test']['accuracy']:.4f}",
+    ]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=["imdb_cnn"])
@@ -165,7 +177,6 @@ def main() -> None:
             print(config, name, runs[name]["wall"], flush=True)
         base = runs["torch and glibc defaults"]
         for name, r in runs.items():
-            m = r["metrics"]
             append(
                 CLI_SECTION,
                 CLI_COLUMNS,
@@ -174,11 +185,7 @@ def main() -> None:
                     config,
                     name,
                     f"{r['wall']:.0f} ({base['wall'] / r['wall']:.2f}x)",
-                    f"{m['seconds_per_epoch']:.1f}",
-                    m["epochs_run"],
-                    f"{r['peak_gib']:.2f}",
-                    f"{m['validation']['accuracy']:.4f}",
-                    f"{m['test']['accuracy']:.4f}",
+                    *cli_cells(r),
                     where,
                     f"`{cmd}`",
                 ],

@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_memory import IMDB, ROOT, STEP, clean_env, cli_run  # noqa: E402
+from cpu_memory import IMDB, ROOT, STEP, clean_env, cli_cells, cli_run  # noqa: E402
 from results import append, command, machine  # noqa: E402
 
 SECTION = "The seq-CNN on torch: its bias, ReLU and pooling as one function"
@@ -157,7 +157,6 @@ def main() -> None:
         }
         for name, root in trees.items():
             r = model_row(root, args.config, source, args.steps)
-            m = r["metrics"]
             print(name, r["step"], r["wall"], flush=True)
             append(
                 MODEL_SECTION,
@@ -168,11 +167,7 @@ def main() -> None:
                     name,
                     f"{r['step']['600'][0]:.1f} / {r['step']['300'][0]:.1f}",
                     f"{r['wall']:.0f}",
-                    f"{m['seconds_per_epoch']:.1f}",
-                    m["epochs_run"],
-                    f"{r['peak_gib']:.2f}",
-                    f"{m['validation']['accuracy']:.4f}",
-                    f"{m['test']['accuracy']:.4f}",
+                    *cli_cells(r),
                     where,
                     f"`{cmd}`",
                 ],
