@@ -59,7 +59,9 @@ def _encoder(spec: str) -> str:
 CASES: dict[str, list[str]] = {
     "cnn": [_encoder("type: cnn, embedding_dim: 16, filters: 16, kernel_sizes: [3, 5]")],
     "cnn_one_hot": [
-        _encoder("type: cnn, one_hot: true, embedding_dropout: 0.1, kernel_sizes: [2, 3], filters: 16, pooling: max_mean")
+        _encoder(
+            "type: cnn, one_hot: true, embedding_dropout: 0.1, kernel_sizes: [2, 3], filters: 16, pooling: max_mean"
+        )
     ],
     "rnn": [_encoder("type: rnn, cell: gru, embedding_dim: 16, units: 8, pooling: last")],
     "transformer": [_encoder(f"type: transformer, {SMALL}, ngram_buckets: 1000, pooling: cls")],
