@@ -9,12 +9,11 @@ Two tables, each variant in its own process, one after the other on this machine
 - one training step of each config's model on full-IMDB batches (64 rows at 600 and at 300 tokens):
   milliseconds and minor page faults a step, under torch's and glibc's defaults, with glibc's settings
   (memory kept), with torch's transparent huge pages (THP_MEM_ALLOC_ENABLE, tried and not taken) alone and
-  beside them, and with memory kept and subnormals flushed (kerasclf's default);
+  beside them, with memory kept and subnormals flushed (kerasclf's default), and with huge pages as well;
 - `python -m kerasclf.train --config configs/CONFIG.yaml` as a user runs it, whole process, with torch's
-  and glibc's defaults, with memory kept, and with memory kept and subnormals flushed (kerasclf's
-  default): wall seconds, seconds an epoch, peak RSS (wait4), validation and test accuracy (the first two
-  must agree to the last digit: keeping memory moves memory, not arithmetic; flushing changes values
-  under 1e-38 only).
+  and glibc's defaults, with memory kept and subnormals flushed (kerasclf's default), and with huge pages
+  as well: wall seconds, seconds an epoch, peak RSS (wait4), validation and test accuracy (keeping memory
+  and huge pages move memory, not arithmetic; flushing changes values under 1e-38 only).
 """
 
 from __future__ import annotations
@@ -64,14 +63,20 @@ CLI_COLUMNS = [
 # the environment of each variant: KERASCLF_REUSE_MEMORY=0 and KERASCLF_FLUSH_DENORMAL=0 leave glibc and torch
 # as they are (kerasclf/device.py); THP_MEM_ALLOC_ENABLE=1 is torch's own switch for transparent huge pages
 DEFAULTS = {"KERASCLF_REUSE_MEMORY": "0", "KERASCLF_FLUSH_DENORMAL": "0"}
+HUGE = {"THP_MEM_ALLOC_ENABLE": "1"}
 VARIANTS = {
     "torch and glibc defaults": DEFAULTS,
     "memory kept (glibc)": {"KERASCLF_FLUSH_DENORMAL": "0"},
-    "torch huge pages only": {**DEFAULTS, "THP_MEM_ALLOC_ENABLE": "1"},
-    "memory kept and huge pages": {"KERASCLF_FLUSH_DENORMAL": "0", "THP_MEM_ALLOC_ENABLE": "1"},
+    "torch huge pages only": {**DEFAULTS, **HUGE},
+    "memory kept and huge pages": {"KERASCLF_FLUSH_DENORMAL": "0", **HUGE},
     "memory kept, subnormals flushed (kerasclf default)": {},
+    "memory kept, subnormals flushed, huge pages": HUGE,
 }
-CLI_VARIANTS = ("torch and glibc defaults", "memory kept (glibc)", "memory kept, subnormals flushed (kerasclf default)")
+CLI_VARIANTS = (
+    "torch and glibc defaults",
+    "memory kept, subnormals flushed (kerasclf default)",
+    "memory kept, subnormals flushed, huge pages",
+)
 
 STEP = """
 import json, resource, sys, time
