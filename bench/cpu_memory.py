@@ -107,14 +107,19 @@ def clean_env(extra: dict) -> dict:
     return {**env, "KERAS_BACKEND": "torch", **extra}
 
 
+def step_run(config: str, source: str, steps: int, extra: dict, root: Path = ROOT) -> dict:
+    """STEP in a fresh process, in the checkout `root`: {length: (ms, minor faults) a step}."""
+    code = STEP.format(config=config, source=source, steps=steps)
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=clean_env(extra), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{config} in {root}: {(r.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def step_rows(config: str, source: str, steps: int) -> dict:
     out = {}
     for name, extra in VARIANTS.items():
-        code = STEP.format(config=config, source=source, steps=steps)
-        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean_env(extra), capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit(f"{config} {name}: {(r.stderr.strip().splitlines() or ['no output'])[-1]}")
-        out[name] = json.loads(r.stdout.strip().splitlines()[-1])
+        out[name] = step_run(config, source, steps, extra)
         print(config, name, out[name], flush=True)
     return out
 

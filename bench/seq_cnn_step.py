@@ -5,10 +5,10 @@
     python bench/seq_cnn_step.py                                   # the layer alone
     python bench/seq_cnn_step.py --base 19f84c0 --source ../shared/data/aclImdb_labeled.tar.gz
 
-- The layer: forward and backward of max_mean pooling of relu(x + bias) on (64, length, filters) batches
-  of random features and text lengths, torch's autograd function against the same in keras.ops (what every other backend
-  runs), one process; milliseconds and the largest difference of outputs and gradients (the features'
-  gradient summed over the length, as equal maxima send it to different positions).
+- The layer: forward and backward of max_mean pooling of relu(x + bias) on (64, length, filters)
+  batches of random features and text lengths, torch's autograd function against the same in keras.ops
+  (what every other backend runs), one process; milliseconds and the largest difference of outputs and
+  gradients (the features' gradient summed over the length, as equal maxima send it to different positions).
 - With --base REV: a config's training step (bench/cpu_memory.py's step, 64 rows at 600 and 300 tokens)
   and `python -m kerasclf.train` as a user runs it on the full set, whole process, in a checkout of REV
   and in this tree, one after the other, each in its own process; both read this tree's config file.
@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_memory import IMDB, ROOT, STEP, clean_env, cli_cells, cli_run  # noqa: E402
+from cpu_memory import IMDB, ROOT, cli_cells, cli_run, step_run  # noqa: E402
 from results import append, command, machine  # noqa: E402
 
 SECTION = "The seq-CNN on torch: its bias, ReLU and pooling as one function"
@@ -120,11 +119,7 @@ def checkout(rev: str, into: Path, config: str) -> Path:
 
 
 def model_row(root: Path, config: str, source: str, steps: int) -> dict:
-    code = STEP.format(config=config, source=source, steps=steps)
-    r = subprocess.run([sys.executable, "-c", code], cwd=root, env=clean_env({}), capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"step in {root}: {(r.stderr.strip().splitlines() or ['no output'])[-1]}")
-    step = json.loads(r.stdout.strip().splitlines()[-1])
+    step = step_run(config, source, steps, {}, root=root)
     with tempfile.TemporaryDirectory() as out_dir:
         cli = cli_run(config, source, {}, out_dir, root=root)
     return {"step": step, **cli}
