@@ -22,6 +22,9 @@ class CNNConfig:
     # each kernel of width k has a vocabulary x (k * filters) table; embedding_dim is then unused and
     # embedding_dropout drops whole words (they read as padding) instead of embedding channels
     one_hot: bool = False
+    # with one_hot: > 0 gives each window of 2 (3) words a row of its own for its word pair (triple) too,
+    # hashed into this many rows per width, added to the window's sum before the ReLU
+    ngram_buckets: int = 0
 
 
 @dataclass

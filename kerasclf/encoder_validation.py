@@ -22,6 +22,16 @@ def validate_cnn(inp, where: str) -> None:
     _at_least(enc, where, ("embedding_dim", "filters"))
     if not enc.kernel_sizes or min(enc.kernel_sizes) < 1:
         raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
+    if enc.ngram_buckets and not enc.one_hot:
+        raise UserError(
+            f"{where}.encoder.ngram_buckets: n-gram rows are added to one-hot windows; expected 0 "
+            f"with one_hot: false, got {enc.ngram_buckets}"
+        )
+    if enc.ngram_buckets and not {2, 3} & set(enc.kernel_sizes):
+        raise UserError(
+            f"{where}.encoder.ngram_buckets: only windows of 2 or 3 words read a hashed n-gram; expected "
+            f"kernel_sizes with 2 or 3, got {enc.kernel_sizes}"
+        )
 
 
 def validate_bow(inp, where: str) -> None:

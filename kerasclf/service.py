@@ -37,7 +37,8 @@ def used_keys(enc) -> list[str]:
     """The settings of a from-scratch encoder config that shape its model (a one-hot CNN has no
     embedding_dim; a checkpoint's sizes come with init_from; a transformer of 0 blocks has no heads)."""
     if enc.type == "cnn":
-        return (["one_hot"] if enc.one_hot else ["embedding_dim"]) + ["kernel_sizes", "filters"]
+        keys = (["one_hot"] if enc.one_hot else ["embedding_dim"]) + ["kernel_sizes", "filters"]
+        return keys + (["ngram_buckets"] if enc.ngram_buckets else [])
     if enc.type == "rnn":
         return ["cell", "embedding_dim", "units", "layers", "bidirectional"]
     if getattr(enc, "init_from", None) is not None:

@@ -202,6 +202,13 @@ def test_every_encoder_type_has_a_validator_that_passes_its_defaults():
     ("encoder", "message"),
     [
         ("{type: cnn, kernel_sizes: []}", r"encoder\.kernel_sizes: expected a non-empty list"),
+        ("{type: cnn, ngram_buckets: 1000}", r"encoder\.ngram_buckets: n-gram rows are added to one-hot windows"),
+        (
+            "{type: cnn, one_hot: true, kernel_sizes: [1, 4], ngram_buckets: 1000}",
+            r"encoder\.ngram_buckets: only windows of 2 or 3 words read a hashed n-gram; expected kernel_sizes with "
+            r"2 or 3, got \[1, 4\]$",
+        ),
+        ("{type: cnn, one_hot: true, ngram_buckets: 1}", r"encoder\.ngram_buckets: expected 0 \(off\) or 2\.\."),
         ("{type: rnn, units: 0}", r"encoder\.units: expected an integer >= 1, got 0"),
         ("{type: transformer, embedding_dim: 10, heads: 4}", r"encoder\.heads: embedding_dim 10 must be a multiple"),
         ("{type: local_transformer, window_size: 3}", r"encoder\.window_size: expected an integer >= 2 \(even"),

@@ -438,6 +438,10 @@ def test_the_facts_name_only_the_settings_the_encoder_uses(server, onehot_run):
     assert "embedding_dim 16, kernel_sizes [3, 5], filters 16" in dense and "one_hot" not in dense
     no_blocks = kerasclf.load_config(overrides=["inputs.0.encoder={type: transformer, layers: 0}"])
     assert encoder_details(no_blocks.inputs[0].encoder) == "embedding_dim 128, layers 0"  # no heads to use
+    ngrams = kerasclf.load_config(overrides=["inputs.0.encoder={type: cnn, one_hot: true, ngram_buckets: 1000}"])
+    assert encoder_details(ngrams.inputs[0].encoder) == (
+        "one_hot True, kernel_sizes [3, 4, 5], filters 128, ngram_buckets 1000"
+    )
 
 
 def test_a_long_text_shows_its_100_strongest_words_in_text_order(long_server, onehot_run):

@@ -12,6 +12,7 @@ ENCODERS = {
     "bow_words_max_mean": "{type: bow, embedding_dim: 8, ngram_buckets: 0, ngram_order: 2, pooling: max_mean}",
     "cnn": "{type: cnn, embedding_dim: 8, kernel_sizes: [2, 3], filters: 4}",
     "cnn_one_hot": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, embedding_dropout: 0.2}",
+    "cnn_one_hot_ngrams": "{type: cnn, kernel_sizes: [1, 3], filters: 4, one_hot: true, ngram_buckets: 97}",
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
@@ -120,6 +121,42 @@ def test_one_hot_conv_equals_a_conv1d_over_one_hot_vectors(path, monkeypatch):
     loaded.build(ids.shape)
     loaded.load_own_variables(old)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(ids)), got, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", ["torch", "portable"])
+def test_one_hot_conv_adds_each_windows_hashed_word_pair_or_triple(path, monkeypatch):
+    """With ngram_buckets, a window of 2 (3) words adds the row its word pair (triple) hashes to, where
+    the n-gram's words are all real; widths 1 and 4 read words only."""
+    from kerasclf.models import layers
+
+    if path == "portable":
+        monkeypatch.setattr(layers.keras.backend, "backend", lambda: "portable")
+    elif keras.backend.backend() != "torch":
+        pytest.skip("the embedding_bag path is torch's")
+    vocab, filters, sizes, buckets = 11, 3, [1, 2, 3, 4], 13
+    ids = np.array([[3, 4, 5, 6, 2, 7, 0, 0], [1, 2, 0, 0, 0, 0, 0, 0]], dtype="int32")
+    plain = layers.OneHotConv(vocab, sizes, filters)
+    conv = layers.OneHotConv(vocab, sizes, filters, ngram_buckets=buckets)
+    plain.build(ids.shape)
+    conv.build(ids.shape)
+    words = vocab * sum(sizes)
+    table = keras.ops.convert_to_numpy(conv.table)
+    plain.table.assign(np.concatenate([table[:words], table[-1:]]))  # the same word rows
+    got = keras.ops.convert_to_numpy(conv(ids)).reshape(2, 8, len(sizes), filters)
+    expected = keras.ops.convert_to_numpy(plain(ids)).reshape(2, 8, len(sizes), filters)
+    prime = conv.hash.prime
+    assert prime == 13 and table.shape == (words + 2 * prime + 1, filters)
+    for b, t in np.ndindex(2, 8):
+        for block, k in enumerate((2, 3)):
+            window = [t + j - (k - 1) // 2 for j in range(k)]
+            if all(0 <= p < 8 and ids[b, p] > 0 for p in window):
+                w = [int(ids[b, p]) for p in window]
+                row = (w[0] * vocab + w[1]) % prime  # the pair's hash (NgramHash)
+                if k == 3:
+                    row = (row * conv.hash.multiplier + w[2]) % prime
+                expected[b, t, sizes.index(k)] += table[words + block * prime + row]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, keras.ops.convert_to_numpy(plain(ids)).reshape(got.shape))
 
 
 @pytest.mark.parametrize("mode", ["max", "mean", "max_mean"])

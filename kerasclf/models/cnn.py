@@ -13,6 +13,8 @@ convolution over one-hot vectors is a sum of k lookups, which is how `OneHotConv
 Its output (before bias and ReLU) is linear in the one-hot inputs, so it is what mixup mixes.
 `embedding_dropout` then drops whole words while training: a dropped word reads as padding (a zero
 vector) in every window, with no rescaling (the word dropout of Iyyer et al. 2015).
+`ngram_buckets` (one-hot only) gives each window of 2 or 3 words a hashed row for its word pair or
+triple too, added before the ReLU (OneHotConv's docstring; configs/imdb_cnn.yaml, bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def embed(ids, inp: InputConfig, vocab_size: int):
     # vectors gives, so that mixup of these sums is mixup of one-hot inputs; `encode` masks after ReLU
     spec = FrontEnd(
         len(cfg.kernel_sizes) * cfg.filters,
-        lookup=lambda name: OneHotConv(vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, name=name),
+        lookup=lambda name: OneHotConv(
+            vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, cfg.ngram_buckets, name=name
+        ),
         zero_padding=False,
     )
     return front_end(ids, inp.name, vocab_size, spec)[:2]

@@ -154,19 +154,41 @@ class OneHotConv(keras.layers.Layer):
     call writes all widths side by side (no (batch, length, k, filters) tensor, no concatenation of
     widths, one table gradient); elsewhere `take` then `sum`. The output is linear in
     the one-hot inputs, so mixup on it mixes them. `word_dropout` drops whole words while training.
+
+    With `ngram_buckets`, a window of 2 (3) words also adds a row of its own for the word pair (triple)
+    it holds, hashed as NgramEmbedding hashes them (NgramHash) into `ngram_buckets` rows per width (the
+    largest prime at most that), where all its words are real (not padding or dropped): the one lookup
+    more per bag that lets a detector weigh "not good" apart from "not" plus "good", as the n-gram
+    features of NBSVM (Wang & Manning 2012) and of Johnson & Zhang's seq2-bown-CNN do.
     """
 
-    def __init__(self, vocab_size: int, kernel_sizes, filters: int, word_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        kernel_sizes,
+        filters: int,
+        word_dropout: float = 0.0,
+        ngram_buckets: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size, self.kernel_sizes, self.filters = vocab_size, list(kernel_sizes), filters
-        self.word_dropout = word_dropout
+        self.word_dropout, self.ngram_buckets = word_dropout, int(ngram_buckets)
         self.seed = keras.random.SeedGenerator() if word_dropout else None
+        # widths 2 and 3 also read their window's word pair or triple, hashed: a row of its own per n-gram
+        self.ngram_widths = [k for k in self.kernel_sizes if k in (2, 3)] if self.ngram_buckets else []
+        if self.ngram_widths:
+            self.hash = NgramHash(vocab_size, self.ngram_buckets, max(self.ngram_widths))
 
     def build(self, input_shape):
         # W_k for each width in turn, as (vocab * k, filters): row v * k + j holds offset j's weights for
-        # word v; the last row stands for padding and is never read (masked, or embedding_bag's padding_idx)
-        rows = self.vocab_size * sum(self.kernel_sizes) + 1
+        # word v; then, with ngram_buckets, `prime` rows per width 2 or 3 for its hashed n-grams; the last
+        # row stands for padding and is never read (masked, or embedding_bag's padding_idx)
+        rows = self.vocab_size * sum(self.kernel_sizes) + self._ngram_rows() + 1
         self.table = self.add_weight(shape=(rows, self.filters), initializer="uniform", name="kernel")
+
+    def _ngram_rows(self) -> int:
+        return self.hash.prime * len(self.ngram_widths) if self.ngram_widths else 0
 
     def width_rows(self, i: int):
         """Width i's W (vocab * k, filters), a slice of the table."""
@@ -178,14 +200,25 @@ class OneHotConv(keras.layers.Layer):
         if training and self.word_dropout:
             keep = keras.random.uniform(ops.shape(ids), seed=self.seed) >= self.word_dropout
             ids = ids * ops.cast(keep, "int32")
-        pad_row, widest = self.vocab_size * sum(self.kernel_sizes), max(self.kernel_sizes)
-        bags, start = [], 0
+        words = self.vocab_size * sum(self.kernel_sizes)
+        pad_row = words + self._ngram_rows()
+        widest = max(self.kernel_sizes) + (1 if self.ngram_widths else 0)
+        ngrams = dict(zip((2, 3), self.hash.rows(ids))) if self.ngram_widths else {}
+        bags, start, ngram_start = [], 0, words
         for k in self.kernel_sizes:  # each width's window as `widest` row numbers, padding_row where none
             left = (k - 1) // 2
             padded = ops.pad(ids, [(0, 0), (left, k - 1 - left)])
             shifted = ops.stack([padded[:, j : (j - (k - 1)) or None] for j in range(k)], axis=-1)  # (B, L, k)
             rows = ops.where(shifted > 0, start + shifted * k + ops.arange(k, dtype="int32"), pad_row)
-            bags.append(ops.pad(rows, [(0, 0), (0, 0), (0, widest - k)], constant_values=pad_row))
+            if k in self.ngram_widths:  # the n-gram the window holds ends at its last word, k - 1 - left on
+                index, real = ngrams[k]
+                end = k - 1 - left
+                index = ops.pad(index[:, end:], [(0, 0), (0, end)])
+                real = ops.pad(real[:, end:], [(0, 0), (0, end)])
+                gram = ops.where(real, ngram_start + index, pad_row)
+                rows = ops.concatenate([rows, ops.expand_dims(gram, -1)], axis=-1)
+                ngram_start += self.hash.prime
+            bags.append(ops.pad(rows, [(0, 0), (0, 0), (0, widest - rows.shape[-1])], constant_values=pad_row))
             start += self.vocab_size * k
         index = bags[0] if len(bags) == 1 else ops.stack(bags, axis=2)  # (B, L[, widths], widest)
         return _lookup_sum(self.table, index, pad_row)
@@ -207,6 +240,7 @@ class OneHotConv(keras.layers.Layer):
             "kernel_sizes": self.kernel_sizes,
             "filters": self.filters,
             "word_dropout": self.word_dropout,
+            "ngram_buckets": self.ngram_buckets,
         }
 
 
