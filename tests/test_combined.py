@@ -19,14 +19,17 @@ SMALL = "embedding_dim: 8, layers: 1, heads: 2, ff_dim: 16"
 def test_the_ngrams_config_reads_the_single_input_configs_inputs():
     configs = ROOT / "configs"
     single = kerasclf.load_config(configs / "imdb_combined_ngrams.yaml")
-    # the inputs as each input's own config has them: the CNN at 192 filters over 20,000 words (imdb_cnn.yaml's
-    # before it widened), the bag at a quarter of the CNN's rate, NBSVM at its own config's rate with out-of-fold ratios
+    # the inputs as each input's own config has them: the CNN at 192 filters over 20,000 words, with no n-gram
+    # rows and word dropout 0.1 (imdb_cnn.yaml's before it widened), the bag at a quarter of the CNN's rate,
+    # NBSVM at its own config's rate with out-of-fold ratios
     parts = kerasclf.load_config(
         configs / "imdb_cnn.yaml",
         configs / "imdb_bow.yaml",
         configs / "imdb_nbsvm.yaml",
         overrides=[
             "inputs.0.encoder.filters=192",
+            "inputs.0.encoder.ngram_buckets=0",
+            "inputs.0.encoder.embedding_dropout=0.1",
             "inputs.0.tokenizer.max_tokens=20000",
             "inputs.1.encoder.learning_rate=0.0005",
             "inputs.2.encoder.learning_rate=0.02",
