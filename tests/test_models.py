@@ -157,6 +157,11 @@ def test_one_hot_conv_adds_each_windows_hashed_word_pair_or_triple(path, monkeyp
                 expected[b, t, sizes.index(k)] += table[words + block * prime + row]
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert not np.allclose(got, keras.ops.convert_to_numpy(plain(ids)).reshape(got.shape))
+    # a dropped word takes its pairs and triples with it: with every word dropped, nothing is read
+    dropping = layers.OneHotConv(vocab, sizes, filters, word_dropout=0.999999, ngram_buckets=buckets)
+    dropping.build(ids.shape)
+    dropping.table.assign(table)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropping(ids, training=True)), 0.0)
 
 
 @pytest.mark.parametrize("mode", ["max", "mean", "max_mean"])
@@ -243,7 +248,7 @@ def test_word_dropout_replaces_words_with_unk_only_while_training():
 
 
 def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
-    from kerasclf.models.layers import NgramEmbedding
+    from kerasclf.models.ngrams import NgramEmbedding
 
     ids = batch(n=5, length=9)
     layer = NgramEmbedding(50, 40, 3)  # 37 rows: the largest prime <= 40
@@ -260,7 +265,7 @@ def test_bigram_embedding_looks_up_each_word_pair_by_its_hash():
 
 
 def test_order_3_adds_each_word_triple_hashed_into_the_same_table():
-    from kerasclf.models.layers import NgramEmbedding
+    from kerasclf.models.ngrams import NgramEmbedding
 
     ids = batch(n=5, length=9)
     layer = NgramEmbedding(50, 40, 3, order=3)

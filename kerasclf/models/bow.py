@@ -4,7 +4,7 @@ word 1-3-grams + logistic regression, NBSVM); fused beside a sequence encoder it
 
     encoder: {type: bow, embedding_dim: 16, ngram_buckets: 400000, ngram_order: 3}
 
-The n-grams are the transformers' (layers.NgramEmbedding, summed into the word vectors by the shared
+The n-grams are the transformers' (ngrams.NgramEmbedding, summed into the word vectors by the shared
 front end); what mixup mixes is those per-token vectors.
 """
 

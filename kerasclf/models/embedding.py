@@ -20,7 +20,8 @@ import keras
 
 from kerasclf.config import InputConfig
 from kerasclf.models.blocks import PositionEncoding
-from kerasclf.models.layers import ApplyMask, NgramEmbedding, PaddingMask, WordDropout
+from kerasclf.models.layers import ApplyMask, PaddingMask, WordDropout
+from kerasclf.models.ngrams import NgramEmbedding
 
 
 @dataclass(frozen=True)

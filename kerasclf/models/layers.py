@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from kerasclf import backend_fast
-from kerasclf.config import NGRAM_MAX_VOCAB
+from kerasclf.models.ngrams import NgramHash
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -318,92 +318,3 @@ class WordDropout(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
-
-
-@keras.saving.register_keras_serializable(package="kerasclf")
-class NgramEmbedding(keras.layers.Layer):
-    """Token ids (batch, length) -> (batch, length, dim): a vector for each word together with the word
-    before it (and with `order=3`, another for the two words before it), all hashed into one table of
-    `buckets` rows, as fastText's word n-grams are (Joulin et al. 2017; hashing as Weinberger et al.
-    2009). Added to the token vectors, it lets a small model read phrases ("not good", "not at all")
-    from its first layer, as N-Grammer (Roy et al. 2022) adds n-gram vectors to a transformer's.
-    Zero where an n-gram would reach before the first word or into padding, so right-padding changes
-    nothing.
-
-    The pair id `previous * vocab_size + word` is exact in int32 up to NGRAM_MAX_VOCAB words; it is taken
-    modulo the largest prime at most `buckets`, which spreads pairs of frequent (low-id) words apart. A
-    triple hashes as (its first pair's row) * multiplier + third word, modulo the same prime, with the
-    multiplier (the vocabulary size, or less for large tables) chosen so that this too stays in int32.
-    Where `head_tail` truncation joins a text's head to its tail, the n-grams across the cut are ones
-    that the text does not hold (one or two in a long text).
-    """
-
-    def __init__(self, vocab_size: int, buckets: int, output_dim: int, order: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.hash = NgramHash(vocab_size, buckets, order)
-        self.vocab_size, self.buckets, self.order = self.hash.vocab_size, self.hash.buckets, self.hash.order
-        self.prime, self.multiplier, self.output_dim = self.hash.prime, self.hash.multiplier, int(output_dim)
-
-    def build(self, input_shape):
-        self.table = self.add_weight(shape=(self.prime, self.output_dim), initializer="uniform", name="table")
-
-    def call(self, ids):
-        out = None
-        for index, real in self.hash.rows(ids):
-            rows = ops.take(self.table, index, axis=0)
-            rows = rows * ops.expand_dims(ops.cast(real, rows.dtype), -1)
-            out = rows if out is None else out + rows
-        return out
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.output_dim)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "vocab_size": self.vocab_size,
-            "buckets": self.buckets,
-            "output_dim": self.output_dim,
-            "order": self.order,
-        }
-
-
-class NgramHash:
-    """Word pairs (and triples) hashed to table rows, as NgramEmbedding's docstring says; NBSVMScores
-    (models/nbsvm.py) reads the n-grams the same way."""
-
-    def __init__(self, vocab_size: int, buckets: int, order: int = 2):
-        if order not in (2, 3):
-            raise ValueError(f"ngram order: expected 2 (word pairs) or 3 (pairs and triples), got {order}")
-        if vocab_size > NGRAM_MAX_VOCAB:
-            raise ValueError(f"word n-grams are hashed in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}")
-        if not 2 <= buckets <= 2**31 - 1 - vocab_size:
-            raise ValueError(
-                f"ngram buckets: expected 2..{2**31 - 1 - vocab_size} (rows hashed in int32), got {buckets}"
-            )
-        self.vocab_size, self.buckets, self.order = int(vocab_size), int(buckets), int(order)
-        self.prime = _largest_prime_at_most(self.buckets)
-        # a triple hashes as (hash of its first pair) * multiplier + third word, exact in int32
-        self.multiplier = min(self.vocab_size, (2**31 - 1 - self.vocab_size) // self.prime)
-
-    def rows(self, ids) -> list:
-        """[(row, real)], each (batch, length): the row of the word pair ending at each position and whether
-        that pair is in the text (before the first word or in padding it is not); with order 3, then the same
-        for the triples."""
-        ids = ops.cast(ids, "int32")
-        previous = ops.pad(ids, [(0, 0), (1, 0)])[:, :-1]
-        real = ops.logical_and(previous > 0, ids > 0)
-        index = ops.mod(previous * self.vocab_size + ids, self.prime)
-        out = [(index, real)]
-        if self.order == 3:
-            pair_before = ops.pad(index, [(0, 0), (1, 0)])[:, :-1]
-            real3 = ops.logical_and(real, ops.pad(ids, [(0, 0), (2, 0)])[:, :-2] > 0)
-            out.append((ops.mod(pair_before * self.multiplier + ids, self.prime), real3))
-        return out
-
-
-def _largest_prime_at_most(n: int) -> int:
-    for p in range(max(int(n), 2), 1, -1):
-        if all(p % d for d in range(2, int(p**0.5) + 1)):
-            return p
-    return 2

@@ -21,7 +21,8 @@ import numpy as np
 from keras import ops
 
 from kerasclf.config import InputConfig
-from kerasclf.models.layers import MaskedPool, NgramHash
+from kerasclf.models.layers import MaskedPool
+from kerasclf.models.ngrams import NgramHash
 
 __all__ = ["NBSVMScores", "adapt", "embed", "encode", "fold_of"]
 
