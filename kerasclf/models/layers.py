@@ -202,7 +202,7 @@ class OneHotConv(keras.layers.Layer):
             ids = ids * ops.cast(keep, "int32")
         words = self.vocab_size * sum(self.kernel_sizes)
         pad_row = words + self._ngram_rows()
-        widest = max(self.kernel_sizes) + (1 if self.ngram_widths else 0)
+        widest = max(k + (k in self.ngram_widths) for k in self.kernel_sizes)  # rows in a bag, n-gram included
         ngrams = dict(zip((2, 3), self.hash.rows(ids))) if self.ngram_widths else {}
         bags, start, ngram_start = [], 0, words
         for k in self.kernel_sizes:  # each width's window as `widest` row numbers, padding_row where none
