@@ -212,16 +212,26 @@ class FusedAdamW:
         """Private Keras step (BaseOptimizer._clip_gradients). Per-variable clipping as Keras does it
         (g * clipnorm / max(|g|, clipnorm)), in two passes over each gradient (a norm, an in-place
         scale) on torch instead of Keras' five. The gradients passed in are scaled in place (Keras'
-        trainer zeroes them before the next step anyway). Public alternative: Keras' own clipping
-        (the `clipnorm` argument alone), which is what other backends get."""
+        trainer zeroes them before the next step anyway). On a CPU a gradient within the norm is left
+        as it is: its scale would be exactly 1, and the pass over it is not free (15 ms a step for
+        the 200 MB table gradient of configs/imdb_cnn.yaml, whose gradients stayed within 1.0 in
+        every step checked); on a GPU the test would wait for the device, so it scales every one.
+        Public alternative: Keras' own clipping (the `clipnorm` argument alone), which is what other
+        backends get."""
         if not (self.clipnorm and self._fused()):
             return super()._clip_gradients(grads)
         import torch
 
         with torch.no_grad():
             for g in grads:
-                if g is not None:
-                    g.mul_(self.clipnorm / torch.clamp(torch.linalg.vector_norm(g), min=self.clipnorm))
+                if g is None:
+                    continue
+                norm = torch.linalg.vector_norm(g)
+                if g.device.type == "cpu":
+                    if float(norm) > self.clipnorm:
+                        g.mul_(self.clipnorm / norm)
+                else:
+                    g.mul_(self.clipnorm / torch.clamp(norm, min=self.clipnorm))
         return grads
 
     def _apply_weight_decay(self, variables):
