@@ -25,6 +25,9 @@ class CNNConfig:
     # with one_hot: > 0 gives each window of 2 (3) words a row of its own for its word pair (triple) too,
     # hashed into this many rows per width, added to the window's sum before the ReLU
     ngram_buckets: int = 0
+    # with one_hot, instead of ngram_buckets: > 0 gives a row to each of the this many most frequent word
+    # pairs (and as many triples) of the training texts, counted when the model is built; others get none
+    ngram_vocab: int = 0
 
 
 @dataclass

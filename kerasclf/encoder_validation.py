@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from kerasclf.errors import UserError
 
+NGRAM_MAX_VOCAB = 46340  # ngram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
+
 
 def _at_least(enc, where: str, keys: tuple[str, ...], least: int = 1) -> None:
     for key in keys:
@@ -31,6 +33,36 @@ def validate_cnn(inp, where: str) -> None:
         raise UserError(
             f"{where}.encoder.ngram_buckets: only windows of 2 or 3 words read a hashed n-gram; expected "
             f"kernel_sizes with 2 or 3, got {enc.kernel_sizes}"
+        )
+    if enc.ngram_vocab:
+        _validate_ngram_vocab(inp, where)
+
+
+def _validate_ngram_vocab(inp, where: str) -> None:
+    """Counted n-gram rows: on one-hot windows of 2 or 3, not beside hashed ones, keys within int32."""
+    enc, key = inp.encoder, f"{where}.encoder.ngram_vocab"
+    if enc.ngram_buckets:
+        raise UserError(
+            f"{key}: counted n-gram rows replace hashed ones; expected ngram_buckets 0 beside it, "
+            f"got {enc.ngram_buckets}"
+        )
+    if not enc.one_hot:
+        raise UserError(f"{key}: n-gram rows are added to one-hot windows; expected 0 with one_hot: false")
+    if not {2, 3} & set(enc.kernel_sizes):
+        raise UserError(
+            f"{key}: only windows of 2 or 3 words read an n-gram; expected kernel_sizes with 2 or 3, "
+            f"got {enc.kernel_sizes}"
+        )
+    words = inp.tokenizer.max_tokens
+    if words > NGRAM_MAX_VOCAB:
+        raise UserError(
+            f"{where}.tokenizer.max_tokens: with ngram_vocab (word n-grams keyed in int32), expected at most "
+            f"{NGRAM_MAX_VOCAB}, got {words}"
+        )
+    most = (2**31 - 1) // words
+    if not 1 <= enc.ngram_vocab <= most:
+        raise UserError(
+            f"{key}: expected 0 (off) or 1..{most} n-grams (triples are keyed in int32), got {enc.ngram_vocab}"
         )
 
 

@@ -38,7 +38,7 @@ def used_keys(enc) -> list[str]:
     embedding_dim; a checkpoint's sizes come with init_from; a transformer of 0 blocks has no heads)."""
     if enc.type == "cnn":
         keys = (["one_hot"] if enc.one_hot else ["embedding_dim"]) + ["kernel_sizes", "filters"]
-        return keys + (["ngram_buckets"] if enc.ngram_buckets else [])
+        return keys + [k for k in ("ngram_buckets", "ngram_vocab") if getattr(enc, k)]
     if enc.type == "rnn":
         return ["cell", "embedding_dim", "units", "layers", "bidirectional"]
     if getattr(enc, "init_from", None) is not None:

@@ -21,10 +21,8 @@ import typing
 from typing import Literal, Union
 
 from kerasclf import task_validation
-from kerasclf.encoder_validation import ENCODER_VALIDATORS
+from kerasclf.encoder_validation import ENCODER_VALIDATORS, NGRAM_MAX_VOCAB
 from kerasclf.errors import UserError
-
-NGRAM_MAX_VOCAB = 46340  # ngram_buckets: pair ids `previous * vocab + word` stay within int32 (46340**2 < 2**31)
 
 _RATES = ("word_dropout", "embedding_dropout", "dropout")  # encoder keys that are shares in [0, 1)
 

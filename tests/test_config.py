@@ -209,6 +209,21 @@ def test_every_encoder_type_has_a_validator_that_passes_its_defaults():
             r"2 or 3, got \[1, 4\]$",
         ),
         ("{type: cnn, one_hot: true, ngram_buckets: 1}", r"encoder\.ngram_buckets: expected 0 \(off\) or 2\.\."),
+        ("{type: cnn, ngram_vocab: 1000}", r"encoder\.ngram_vocab: n-gram rows are added to one-hot windows"),
+        (
+            "{type: cnn, one_hot: true, ngram_vocab: 1000, ngram_buckets: 1000}",
+            r"encoder\.ngram_vocab: counted n-gram rows replace hashed ones; expected ngram_buckets 0 beside it, "
+            r"got 1000$",
+        ),
+        (
+            "{type: cnn, one_hot: true, kernel_sizes: [4], ngram_vocab: 1000}",
+            r"encoder\.ngram_vocab: only windows of 2 or 3 words read an n-gram; expected kernel_sizes with 2 or 3",
+        ),
+        (
+            "{type: cnn, one_hot: true, ngram_vocab: 300000}",  # 300,000 x 10,000 words: over int32
+            r"encoder\.ngram_vocab: expected 0 \(off\) or 1\.\.214748 n-grams \(triples are keyed in int32\), "
+            r"got 300000$",
+        ),
         ("{type: rnn, units: 0}", r"encoder\.units: expected an integer >= 1, got 0"),
         ("{type: transformer, embedding_dim: 10, heads: 4}", r"encoder\.heads: embedding_dim 10 must be a multiple"),
         ("{type: local_transformer, window_size: 3}", r"encoder\.window_size: expected an integer >= 2 \(even"),

@@ -442,6 +442,8 @@ def test_the_facts_name_only_the_settings_the_encoder_uses(server, onehot_run):
     assert encoder_details(ngrams.inputs[0].encoder) == (
         "one_hot True, kernel_sizes [3, 4, 5], filters 128, ngram_buckets 1000"
     )
+    counted = kerasclf.load_config(overrides=["inputs.0.encoder={type: cnn, one_hot: true, ngram_vocab: 1000}"])
+    assert encoder_details(counted.inputs[0].encoder).endswith("filters 128, ngram_vocab 1000")
 
 
 def test_a_long_text_shows_its_100_strongest_words_in_text_order(long_server, onehot_run):

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from harness import batch, make, run, run_encoder_test
+from harness import batch, check_saving, make, run, run_encoder_test
 
 from kerasclf.config import load_config
 from kerasclf.models.build import build_network
@@ -13,6 +13,7 @@ ENCODERS = {
     "cnn": "{type: cnn, embedding_dim: 8, kernel_sizes: [2, 3], filters: 4}",
     "cnn_one_hot": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, embedding_dropout: 0.2}",
     "cnn_one_hot_ngrams": "{type: cnn, kernel_sizes: [1, 3], filters: 4, one_hot: true, ngram_buckets: 97}",
+    "cnn_one_hot_ngram_vocab": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, ngram_vocab: 97}",
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
@@ -162,6 +163,106 @@ def test_one_hot_conv_adds_each_windows_hashed_word_pair_or_triple(path, monkeyp
     dropping.build(ids.shape)
     dropping.table.assign(table)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropping(ids, training=True)), 0.0)
+
+
+def test_counted_ngrams_are_the_most_frequent_pairs_and_the_triples_of_kept_pairs():
+    """count_ngrams keeps the `size` most frequent pairs (ties to the lower key) and the most frequent triples
+    whose first pair is kept, keyed as NgramVocab says, sorted, the unused slots EMPTY; padding holds none."""
+    from kerasclf.models.ngrams import NgramVocab, count_ngrams
+
+    vocab = 10
+    ids = np.array([[2, 3, 4, 2, 3, 4, 0], [2, 3, 5, 0, 0, 0, 0], [7, 8, 9, 7, 8, 0, 0]])
+    # pairs: (2,3) x3, (3,4) x2, (4,2) x1, (3,5) x1, (7,8) x2, (8,9) x1, (9,7) x1
+    pairs, triples = count_ngrams(ids, vocab, 3, order=3)
+    assert pairs.dtype == np.int32 and list(pairs) == [23, 34, 78]  # (3,4) and (7,8) tie: both kept
+    # triples whose first pair is kept: (2,3,4) x2, (2,3,5) x1, (3,4,2) x1, (7,8,9) x1; rows 0, 1, 2
+    assert list(triples) == sorted([0 * vocab + 4, 0 * vocab + 5, 1 * vocab + 2])  # (7,8,9) ties, higher key
+    (two,) = count_ngrams(ids, vocab, 2)
+    assert list(two) == [23, 34]  # (2,3), then the lower of the tied keys
+    (many,) = count_ngrams(ids[1:2], vocab, 4)
+    assert list(many) == [23, 35, NgramVocab.EMPTY, NgramVocab.EMPTY]
+
+
+@pytest.mark.parametrize("path", ["torch", "portable"])
+def test_one_hot_conv_adds_each_windows_counted_word_pair_or_triple(path, monkeypatch):
+    """With ngram_vocab, `adapt` counts the training texts' pairs and triples; a window of 2 (3) words then
+    adds its pair's (triple's) row where that n-gram is among the kept ones and its words are all real."""
+    from collections import Counter
+
+    from kerasclf.models import layers
+
+    if path == "portable":
+        monkeypatch.setattr(layers.keras.backend, "backend", lambda: "portable")
+    elif keras.backend.backend() != "torch":
+        pytest.skip("the embedding_bag path is torch's")
+    vocab, filters, sizes, size = 11, 3, [1, 2, 3, 4], 4
+    train = np.array([[3, 4, 5, 3, 4, 5, 3, 4], [6, 7, 3, 4, 2, 0, 0, 0], [6, 7, 8, 9, 10, 6, 7, 8]], dtype="int32")
+    ids = np.array([[3, 4, 5, 6, 7, 8, 9, 0], [6, 7, 3, 4, 0, 0, 0, 0]], dtype="int32")
+    plain = layers.OneHotConv(vocab, sizes, filters)
+    conv = layers.OneHotConv(vocab, sizes, filters, ngram_vocab=size)
+    plain.build(ids.shape)
+    conv.build(ids.shape)
+    conv.adapt(train)
+    words = vocab * sum(sizes)
+    table = keras.ops.convert_to_numpy(conv.table)
+    assert table.shape == (words + 2 * size + 1, filters)
+    plain.table.assign(np.concatenate([table[:words], table[-1:]]))  # the same word rows
+    got = keras.ops.convert_to_numpy(conv(ids)).reshape(2, 8, len(sizes), filters)
+    expected = keras.ops.convert_to_numpy(plain(ids)).reshape(2, 8, len(sizes), filters)
+    # by hand: the kept pairs are the 4 most frequent, ties to the lower (a, b); each its place by (a, b)
+    counts = Counter((a, b) for r in train for a, b in zip(r, r[1:]) if a and b)
+    kept = sorted(sorted(counts, key=lambda p: (-counts[p], p))[:size])
+    assert kept == [(3, 4), (4, 5), (5, 3), (6, 7)]
+    counts3 = Counter((a, b, c) for r in train for a, b, c in zip(r, r[1:], r[2:]) if c and (a, b) in kept)
+    kept3 = sorted(
+        sorted(counts3, key=lambda t: (-counts3[t], kept.index(t[:2]), t[2]))[:size],
+        key=lambda t: (kept.index(t[:2]), t[2]),
+    )
+    found = 0
+    for b, t in np.ndindex(2, 8):
+        for block, (k, grams) in enumerate(((2, kept), (3, kept3))):
+            window = [t + j - (k - 1) // 2 for j in range(k)]
+            if all(0 <= p < 8 and ids[b, p] > 0 for p in window):
+                gram = tuple(int(ids[b, p]) for p in window)
+                if gram in grams:
+                    expected[b, t, sizes.index(k)] += table[words + block * size + grams.index(gram)]
+                    found += 1
+    assert found == 7  # pairs (3,4) twice, (4,5), (6,7) twice; triples (3,4,5), (6,7,8); not (6,7,3)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # not adapted: no n-gram has a row, the layer reads words only
+    fresh = layers.OneHotConv(vocab, sizes, filters, ngram_vocab=size)
+    fresh.build(ids.shape)
+    fresh.table.assign(table)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fresh(ids)), keras.ops.convert_to_numpy(plain(ids)), atol=1e-6
+    )
+
+
+def test_a_built_model_counts_its_ngrams_in_the_training_rows_and_keeps_them_in_its_file(tmp_path):
+    """build_model adapts a one-hot CNN with ngram_vocab to the training split's ids; the keys are
+    saved with the model and reload with it (kerasclf.load_run serves what was trained)."""
+    from kerasclf import build_model, load_data
+    from kerasclf.models.ngrams import NgramVocab, count_ngrams
+
+    cfg = load_config(
+        overrides=[
+            "inputs.0.encoder={type: cnn, one_hot: true, kernel_sizes: [2, 3], filters: 4, ngram_vocab: 300}",
+            "inputs.0.max_length=64",
+            "head.units=[4]",
+        ]
+    )
+    data = load_data(cfg, progress=False)
+    model = build_model(cfg, data)
+    layer = model.get_layer(f"{cfg.inputs[0].name}_embedding")
+    keys = [keras.ops.convert_to_numpy(v) for v in layer.ngram_keys]
+    ids = data.arrays["train"][cfg.inputs[0].name]
+    for got, want in zip(keys, count_ngrams(ids, layer.vocab_size, 300, 3)):
+        np.testing.assert_array_equal(got, want)
+    assert (keys[0] < NgramVocab.EMPTY).all() and (np.diff(keys[0]) > 0).all()  # 300 distinct pairs, sorted
+    x = {cfg.inputs[0].name: data.arrays["test"][cfg.inputs[0].name][:8]}
+    again = check_saving(model, x, tmp_path)
+    for v, k in zip(again.get_layer(layer.name).ngram_keys, keys):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), k)
 
 
 @pytest.mark.parametrize("mode", ["max", "mean", "max_mean"])

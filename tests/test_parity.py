@@ -61,7 +61,7 @@ CASES: dict[str, list[str]] = {
     "cnn_one_hot": [
         _encoder(
             "type: cnn, one_hot: true, embedding_dropout: 0.1, kernel_sizes: [2, 3], filters: 16, pooling: max_mean,"
-            " ngram_buckets: 500"
+            " ngram_vocab: 500"
         )
     ],
     "rnn": [_encoder("type: rnn, cell: gru, embedding_dim: 16, units: 8, pooling: last")],

@@ -14,7 +14,9 @@ Its output (before bias and ReLU) is linear in the one-hot inputs, so it is what
 `embedding_dropout` then drops whole words while training: a dropped word reads as padding (a zero
 vector) in every window, with no rescaling (the word dropout of Iyyer et al. 2015).
 `ngram_buckets` (one-hot only) gives each window of 2 or 3 words a hashed row for its word pair or
-triple too, added before the ReLU (OneHotConv's docstring; configs/imdb_cnn.yaml, bench/RESULTS.md).
+triple too, added before the ReLU (OneHotConv's docstring); `ngram_vocab` gives rows to the most
+frequent pairs and triples of the training texts instead, one each, counted by `adapt` when the model is
+built (configs/imdb_cnn.yaml, bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import keras
 from kerasclf.config import InputConfig
 from kerasclf.models.embedding import FrontEnd, front_end
 from kerasclf.models.embedding import embed as embed_dense
-from kerasclf.models.layers import OneHotConv, ReluPool
+from kerasclf.models.layers import OneHotConv, ReluPool, find_layer
 
-__all__ = ["embed", "encode"]
+__all__ = ["adapt", "embed", "encode"]
 
 
 def embed(ids, inp: InputConfig, vocab_size: int):
@@ -38,7 +40,13 @@ def embed(ids, inp: InputConfig, vocab_size: int):
     spec = FrontEnd(
         len(cfg.kernel_sizes) * cfg.filters,
         lookup=lambda name: OneHotConv(
-            vocab_size, cfg.kernel_sizes, cfg.filters, cfg.embedding_dropout, cfg.ngram_buckets, name=name
+            vocab_size,
+            cfg.kernel_sizes,
+            cfg.filters,
+            cfg.embedding_dropout,
+            cfg.ngram_buckets,
+            cfg.ngram_vocab,
+            name=name,
         ),
         zero_padding=False,
     )
@@ -60,3 +68,9 @@ def encode(x, mask, inp: InputConfig):
         pooled = [ReluPool(cfg.pooling, name=f"{name}_pool{k}")(c, mask) for k, c in zip(cfg.kernel_sizes, convs)]
         h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(pooled)
     return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(h) if cfg.dropout else h
+
+
+def adapt(model: keras.Model, inp: InputConfig, ids, labels) -> None:
+    """With ngram_vocab: the n-grams that get rows, counted in the training rows' ids (build.adapt_to_train)."""
+    if inp.encoder.one_hot and inp.encoder.ngram_vocab:
+        find_layer(model, f"{inp.name}_embedding").adapt(ids)

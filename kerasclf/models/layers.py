@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from kerasclf import backend_fast
-from kerasclf.models.ngrams import NgramHash
+from kerasclf.models.ngrams import NgramHash, NgramVocab, count_ngrams
 
 
 @keras.saving.register_keras_serializable(package="kerasclf")
@@ -159,7 +159,10 @@ class OneHotConv(keras.layers.Layer):
     it holds, hashed as NgramEmbedding hashes them (NgramHash) into `ngram_buckets` rows per width (the
     largest prime at most that), where all its words are real (not padding or dropped): the one lookup
     more per bag that lets a detector weigh "not good" apart from "not" plus "good", as the n-gram
-    features of NBSVM (Wang & Manning 2012) and of Johnson & Zhang's seq2-bown-CNN do.
+    features of NBSVM (Wang & Manning 2012) and of Johnson & Zhang's seq2-bown-CNN do. With
+    `ngram_vocab` instead, the rows go to the `ngram_vocab` most frequent pairs (and as many triples) of
+    the training texts (NgramVocab), one row each, and a window whose n-gram is not among them reads
+    words only; the layer's `pair_keys` and `triple_keys` hold them (set by `adapt`, saved with the model).
     """
 
     def __init__(
@@ -169,16 +172,23 @@ class OneHotConv(keras.layers.Layer):
         filters: int,
         word_dropout: float = 0.0,
         ngram_buckets: int = 0,
+        ngram_vocab: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.vocab_size, self.kernel_sizes, self.filters = vocab_size, list(kernel_sizes), filters
-        self.word_dropout, self.ngram_buckets = word_dropout, int(ngram_buckets)
+        self.word_dropout, self.ngram_buckets, self.ngram_vocab = word_dropout, int(ngram_buckets), int(ngram_vocab)
+        if self.ngram_buckets and self.ngram_vocab:
+            raise ValueError("OneHotConv: ngram_buckets (hashed n-grams) or ngram_vocab (counted ones), not both")
         self.seed = keras.random.SeedGenerator() if word_dropout else None
-        # widths 2 and 3 also read their window's word pair or triple, hashed: a row of its own per n-gram
-        self.ngram_widths = [k for k in self.kernel_sizes if k in (2, 3)] if self.ngram_buckets else []
-        if self.ngram_widths:
+        # widths 2 and 3 also read their window's word pair or triple: a row of its own per n-gram
+        self.ngram_widths = (
+            [k for k in self.kernel_sizes if k in (2, 3)] if self.ngram_buckets or self.ngram_vocab else []
+        )
+        if self.ngram_widths and self.ngram_buckets:
             self.hash = NgramHash(vocab_size, self.ngram_buckets, max(self.ngram_widths))
+        elif self.ngram_widths:
+            self.vocab = NgramVocab(vocab_size, self.ngram_vocab, max(self.ngram_widths))
 
     def build(self, input_shape):
         # W_k for each width in turn, as (vocab * k, filters): row v * k + j holds offset j's weights for
@@ -186,9 +196,34 @@ class OneHotConv(keras.layers.Layer):
         # row stands for padding and is never read (masked, or embedding_bag's padding_idx)
         rows = self.vocab_size * sum(self.kernel_sizes) + self._ngram_rows() + 1
         self.table = self.add_weight(shape=(rows, self.filters), initializer="uniform", name="kernel")
+        if self.ngram_vocab and self.ngram_widths:  # the counted n-grams' keys (a triple's needs the pairs')
+            self.ngram_keys = [
+                self.add_weight(
+                    shape=(self.ngram_vocab,),
+                    initializer=keras.initializers.Constant(NgramVocab.EMPTY),
+                    dtype="int32",
+                    trainable=False,
+                    name=name,
+                )
+                for name in ("pair_keys", "triple_keys")[: max(self.ngram_widths) - 1]
+            ]
+
+    def adapt(self, ids) -> None:
+        """Count the n-grams that get rows (ngram_vocab) in the training texts' token ids (rows, length)."""
+        for variable, keys in zip(
+            self.ngram_keys, count_ngrams(ids, self.vocab_size, self.ngram_vocab, len(self.ngram_keys) + 1)
+        ):
+            variable.assign(keys)
 
     def _ngram_rows(self) -> int:
-        return self.hash.prime * len(self.ngram_widths) if self.ngram_widths else 0
+        per_width = self.hash.prime if self.ngram_buckets else self.ngram_vocab
+        return per_width * len(self.ngram_widths) if self.ngram_widths else 0
+
+    def _ngram_rows_of(self, ids) -> list:
+        """[(row, real)] of the pairs (and triples) ending at each position: hashed or counted."""
+        if self.ngram_buckets:
+            return self.hash.rows(ids)
+        return self.vocab.rows(ids, *self.ngram_keys)
 
     def width_rows(self, i: int):
         """Width i's W (vocab * k, filters), a slice of the table."""
@@ -203,7 +238,7 @@ class OneHotConv(keras.layers.Layer):
         words = self.vocab_size * sum(self.kernel_sizes)
         pad_row = words + self._ngram_rows()
         widest = max(k + (k in self.ngram_widths) for k in self.kernel_sizes)  # rows in a bag, n-gram included
-        ngrams = dict(zip((2, 3), self.hash.rows(ids))) if self.ngram_widths else {}
+        ngrams = dict(zip((2, 3), self._ngram_rows_of(ids))) if self.ngram_widths else {}
         bags, start, ngram_start = [], 0, words
         for k in self.kernel_sizes:  # each width's window as `widest` row numbers, padding_row where none
             left = (k - 1) // 2
@@ -217,7 +252,7 @@ class OneHotConv(keras.layers.Layer):
                 real = ops.pad(real[:, end:], [(0, 0), (0, end)])
                 gram = ops.where(real, ngram_start + index, pad_row)
                 rows = ops.concatenate([rows, ops.expand_dims(gram, -1)], axis=-1)
-                ngram_start += self.hash.prime
+                ngram_start += self._ngram_rows() // len(self.ngram_widths)
             bags.append(ops.pad(rows, [(0, 0), (0, 0), (0, widest - rows.shape[-1])], constant_values=pad_row))
             start += self.vocab_size * k
         index = bags[0] if len(bags) == 1 else ops.stack(bags, axis=2)  # (B, L[, widths], widest)
@@ -227,7 +262,7 @@ class OneHotConv(keras.layers.Layer):
         return (*input_shape[:2], len(self.kernel_sizes) * self.filters)
 
     def load_own_variables(self, store):
-        if len(store.keys()) == len(self.kernel_sizes) > 1:  # saved with a table per width: one now
+        if not self.ngram_vocab and len(store.keys()) == len(self.kernel_sizes) > 1:  # a table per width: one now
             parts = [np.asarray(store[str(i)])[:-1] for i in range(len(self.kernel_sizes))]
             self.table.assign(np.concatenate([*parts, np.zeros((1, self.filters), parts[0].dtype)]))
             return
@@ -241,7 +276,16 @@ class OneHotConv(keras.layers.Layer):
             "filters": self.filters,
             "word_dropout": self.word_dropout,
             "ngram_buckets": self.ngram_buckets,
+            "ngram_vocab": self.ngram_vocab,
         }
+
+
+def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    """The layer, in the model or (with pretrained inputs) in its `core` sub-model (an encoder's `adapt`)."""
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return model.get_layer("core").get_layer(name)
 
 
 def _lookup_sum(table, index, pad_row: int):

@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from kerasclf.config import InputConfig
-from kerasclf.models.layers import MaskedPool
+from kerasclf.models.layers import MaskedPool, find_layer
 from kerasclf.models.ngrams import NgramHash
 
 __all__ = ["NBSVMScores", "adapt", "embed", "encode", "fold_of"]
@@ -110,7 +110,7 @@ def adapt(model: keras.Model, inp: InputConfig, ids: np.ndarray, labels: np.ndar
     how many texts of class c hold feature f (Wang & Manning 2012, eq. 2) and the norms run over every row
     but padding's (whose ratio is 0). `labels`: class ids, or a multilabel task's 0/1 matrix. With `folds`,
     fold k's table counts every training text but fold k's (`fold_of`)."""
-    layer = _find(model, f"{inp.name}_nbsvm")
+    layer = find_layer(model, f"{inp.name}_nbsvm")
     targets = labels if labels.ndim == 2 else np.eye(layer.classes, dtype=np.int64)[labels]
     parts = max(layer.folds, 1)
     counts, totals = np.zeros((parts, layer.rows, layer.classes)), np.zeros((parts, layer.rows))
@@ -136,11 +136,3 @@ def _ratios(counts: np.ndarray, totals: np.ndarray, alpha: float) -> np.ndarray:
     ratios = np.log(p / p[1:].sum(0)) - np.log(q / q[1:].sum(0))
     ratios[0] = 0.0  # padding
     return ratios.astype("float32")
-
-
-def _find(model: keras.Model, name: str) -> keras.layers.Layer:
-    """The layer, in the model or (with pretrained inputs) in its `core` sub-model."""
-    try:
-        return model.get_layer(name)
-    except ValueError:
-        return model.get_layer("core").get_layer(name)

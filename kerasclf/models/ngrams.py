@@ -1,11 +1,13 @@
-"""Hashed word n-grams: NgramHash (a word pair's or triple's table row) and NgramEmbedding (a vector per
-pair and triple, added to the token vectors of the transformers and the bag of n-grams); NBSVM reads its
-n-grams through NgramHash, and the one-hot CNN's windows their pair or triple rows (layers.OneHotConv).
+"""Word n-grams as table rows: hashed (NgramHash; NgramEmbedding, a vector per pair and triple added to the
+token vectors of the transformers and the bag of n-grams; NBSVM reads its n-grams through NgramHash too) or
+counted (NgramVocab: the most frequent pairs and triples of the training texts, a row each, with
+`count_ngrams`). The one-hot CNN's windows read their pair or triple rows either way (layers.OneHotConv).
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerasclf.config import NGRAM_MAX_VOCAB
@@ -91,6 +93,82 @@ class NgramHash:
             real3 = ops.logical_and(real, ops.pad(ids, [(0, 0), (2, 0)])[:, :-2] > 0)
             out.append((ops.mod(pair_before * self.multiplier + ids, self.prime), real3))
         return out
+
+
+class NgramVocab:
+    """Word pairs (and triples) to table rows by a counted vocabulary, as scikit-learn's CountVectorizer
+    with max_features keeps n-grams: the `size` most frequent pairs of the training texts each have a row
+    of their own, as do the `size` most frequent triples; any other n-gram has none (as one in padding).
+    Hashing (NgramHash) shares each row among every n-gram that falls in it (IMDB's 22,500 training
+    reviews hold 830,000 distinct pairs and 1.6 million triples for 65,521 rows each); counted rows go
+    to the n-grams seen often enough to learn from (there: 10 and 8 times or more) and to nothing else.
+
+    A pair (a, b) is keyed a * vocab_size + b; a triple (a, b, c) by its first pair's row, (row of (a, b))
+    * vocab_size + c, so a triple whose first pair has no row has none either (a triple is never more
+    frequent than its first pair). Both stay in int32 for vocab_size <= NGRAM_MAX_VOCAB and size *
+    vocab_size < 2**31. The keys, sorted, are the layer's weights (`pair_keys`, `triple_keys`: saved
+    with the model, set from the training ids by `count_ngrams`); a row is a key's place among them.
+    """
+
+    EMPTY = 2**31 - 1  # an unused key slot: above any key, so the keys stay sorted
+
+    def __init__(self, vocab_size: int, size: int, order: int = 2):
+        if vocab_size > NGRAM_MAX_VOCAB:
+            raise ValueError(
+                f"counted word n-grams are keyed in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
+            )
+        if not 1 <= size < 2**31 // max(vocab_size, 1):
+            raise ValueError(f"ngram vocabulary: expected 1..{2**31 // max(vocab_size, 1) - 1} n-grams, got {size}")
+        self.vocab_size, self.size, self.order = int(vocab_size), int(size), int(order)
+
+    def rows(self, ids, pair_keys, triple_keys=None) -> list:
+        """[(row, real)], each (batch, length), as NgramHash.rows gives them: the row of the word pair ending
+        at each position and whether it has one (its words are real and it is in the vocabulary); with
+        order 3, then the same for the triples."""
+        ids = ops.cast(ids, "int32")
+        previous = ops.pad(ids, [(0, 0), (1, 0)])[:, :-1]
+        index, found = _find(pair_keys, previous * self.vocab_size + ids)
+        real = ops.logical_and(found, ops.logical_and(previous > 0, ids > 0))
+        out = [(index, real)]
+        if self.order == 3:
+            first = ops.pad(ops.where(real, index, -1), [(0, 0), (1, 0)], constant_values=-1)[:, :-1]
+            index3, found3 = _find(triple_keys, first * self.vocab_size + ids)
+            out.append((index3, ops.logical_and(found3, ops.logical_and(first >= 0, ids > 0))))
+        return out
+
+
+def _find(keys, values):
+    """Each value's place among the sorted `keys` (clipped to the last), and whether it is there."""
+    shape = ops.shape(values)
+    flat = ops.reshape(values, (-1,))  # tensorflow's searchsorted wants values as 1-D as the keys
+    at = ops.minimum(ops.cast(ops.searchsorted(keys, flat), "int32"), ops.shape(keys)[0] - 1)
+    found = ops.equal(ops.take(keys, at, axis=0), flat)
+    return ops.reshape(at, shape), ops.reshape(found, shape)
+
+
+def count_ngrams(ids: np.ndarray, vocab_size: int, size: int, order: int = 2) -> list[np.ndarray]:
+    """NgramVocab's keys from token ids (rows, length; 0 is padding): the `size` most frequent word pairs'
+    keys, sorted, and with order 3 the `size` most frequent triples' (each counted once per place it
+    occurs; ties go to the lower key); unused slots EMPTY, as int32 arrays of `size`."""
+    vocab = NgramVocab(vocab_size, size, order)
+    ids = np.asarray(ids, dtype=np.int64)
+    previous = np.pad(ids, [(0, 0), (1, 0)])[:, :-1]
+    key = previous * vocab_size + ids
+    real = (previous > 0) & (ids > 0)
+    pairs = _most_frequent(key[real], vocab.size)
+    out = [pairs]
+    if order == 3:
+        at = np.minimum(np.searchsorted(pairs, key), vocab.size - 1)
+        row = np.where(real & (pairs[at] == key), at, -1)
+        first = np.pad(row, [(0, 0), (1, 0)], constant_values=-1)[:, :-1]
+        out.append(_most_frequent((first * vocab_size + ids)[(first >= 0) & (ids > 0)], vocab.size))
+    return out
+
+
+def _most_frequent(keys: np.ndarray, size: int) -> np.ndarray:
+    unique, counts = np.unique(keys, return_counts=True)
+    kept = np.sort(unique[np.argsort(-counts, kind="stable")[:size]])
+    return np.concatenate([kept, np.full(size - len(kept), NgramVocab.EMPTY)]).astype(np.int32)
 
 
 def _largest_prime_at_most(n: int) -> int:
