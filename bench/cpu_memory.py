@@ -9,11 +9,13 @@ Two tables, each variant in its own process, one after the other on this machine
 - one training step of each config's model on full-IMDB batches (64 rows at 600 and at 300 tokens):
   milliseconds and minor page faults a step, under torch's and glibc's defaults, with glibc's settings
   (memory kept), with torch's transparent huge pages (THP_MEM_ALLOC_ENABLE, tried and not taken) alone and
-  beside them, with memory kept and subnormals flushed (kerasclf's default), and with huge pages as well;
+  beside them, with memory kept and subnormals flushed but blocks over 32 MiB mapped afresh in each step
+  (KERASCLF_HEAP_STEPS=0, the default before device.heap_blocks), with kerasclf's default (memory kept,
+  large blocks too inside a step, subnormals flushed), and with huge pages as well;
 - `python -m kerasclf.train --config configs/CONFIG.yaml` as a user runs it, whole process, with torch's
-  and glibc's defaults, with memory kept and subnormals flushed (kerasclf's default), and with huge pages
-  as well: wall seconds, seconds an epoch, peak RSS (wait4), validation and test accuracy (keeping memory
-  and huge pages move memory, not arithmetic; flushing changes values under 1e-38 only).
+  and glibc's defaults, with large blocks mapped in each step, and with kerasclf's default: wall seconds,
+  seconds an epoch, peak RSS (wait4), validation and test accuracy (keeping memory and huge pages move
+  memory, not arithmetic; flushing changes values under 1e-38 only).
 """
 
 from __future__ import annotations
@@ -69,13 +71,16 @@ VARIANTS = {
     "memory kept (glibc)": {"KERASCLF_FLUSH_DENORMAL": "0"},
     "torch huge pages only": {**DEFAULTS, **HUGE},
     "memory kept and huge pages": {"KERASCLF_FLUSH_DENORMAL": "0", **HUGE},
+    # KERASCLF_HEAP_STEPS=0: blocks over 32 MiB mapped afresh in every training step (kerasclf's default
+    # until device.heap_blocks, 2026-12-07)
+    "memory kept, subnormals flushed, large blocks mapped": {"KERASCLF_HEAP_STEPS": "0"},
     "memory kept, subnormals flushed (kerasclf default)": {},
     "memory kept, subnormals flushed, huge pages": HUGE,
 }
 CLI_VARIANTS = (
     "torch and glibc defaults",
+    "memory kept, subnormals flushed, large blocks mapped",
     "memory kept, subnormals flushed (kerasclf default)",
-    "memory kept, subnormals flushed, huge pages",
 )
 
 STEP = """
@@ -102,7 +107,7 @@ print(json.dumps(rows))
 
 
 def clean_env(extra: dict) -> dict:
-    ours = ("THP_MEM_ALLOC_ENABLE", "KERASCLF_REUSE_MEMORY", "KERASCLF_FLUSH_DENORMAL")
+    ours = ("THP_MEM_ALLOC_ENABLE", "KERASCLF_REUSE_MEMORY", "KERASCLF_FLUSH_DENORMAL", "KERASCLF_HEAP_STEPS")
     env = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("MALLOC_")}
     return {**env, "KERAS_BACKEND": "torch", **extra}
 

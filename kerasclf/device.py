@@ -4,14 +4,17 @@ cache, and whether the CPU multiplies bfloat16 matrices natively."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 # glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
 MMAP_THRESHOLD = 32 << 20  # the most glibc takes on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 << 20
+MMAP_MAX = 65536  # glibc's default count of blocks it maps by themselves
+_LIBC = None  # the C library, once reuse_cpu_memory has set its heap up
 
 
 def glibc() -> bool:
@@ -24,16 +27,18 @@ def glibc() -> bool:
 
 def reuse_cpu_memory() -> bool:
     """On torch on Linux (glibc), keep the CPU memory a training step frees for the next step. By default glibc
-    hands a freed block of some 128 KiB to 32 MiB back to the kernel, and the next step faults it in again
-    page by page, each page zeroed by the kernel (a one-hot seq-CNN step at 600 words took 24,000-25,000
-    page faults on the bench VM). Here glibc keeps freed blocks up to 32 MiB in its heap and returns the
-    heap's top to the kernel only past 1 GiB (mallopt, this process only): 700-2,500 faults and 1.2-1.4x a
-    step (`python bench/cpu_memory.py`, bench/RESULTS.md); up to 1 GiB of freed heap may stay with the
-    process. Blocks over 32 MiB (an n-gram table's gradient) are still mapped afresh: torch's transparent
-    huge pages for them (THP_MEM_ALLOC_ENABLE) cut the faults but not the time there, so they are not set.
+    maps a block of 128 KiB or more (a threshold it raises by chance up to 32 MiB) afresh from the kernel and
+    hands it back when freed, and the next step faults it in again page by page, each page zeroed by the
+    kernel (a one-hot seq-CNN step at 600 words took 24,000-25,000 page faults on the bench VM). Here glibc
+    keeps freed blocks up to 32 MiB in its heap and returns the heap's top to the kernel only past 1 GiB
+    (mallopt, this process only): 700-2,500 faults and 1.2-1.4x a step (`python bench/cpu_memory.py`,
+    bench/RESULTS.md); up to 1 GiB of freed heap may stay with the process. Blocks over 32 MiB (the most
+    glibc's threshold takes) are kept only inside a training step: see `heap_blocks`. torch's transparent
+    huge pages (THP_MEM_ALLOC_ENABLE) cut the faults of such blocks but not the time, so they are not set.
 
     KERASCLF_REUSE_MEMORY=0, or any MALLOC_* variable or GLIBC_TUNABLES in the environment (the user tunes
     glibc), leaves glibc's settings alone. Returns whether they were set."""
+    global _LIBC
     if (
         os.environ.get("KERAS_BACKEND") != "torch"
         or not sys.platform.startswith("linux")
@@ -46,7 +51,37 @@ def reuse_cpu_memory() -> bool:
 
     libc = ctypes.CDLL(None)  # the C library this process already runs on
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
-    return all(libc.mallopt(param, value) == 1 for param, value in settings)
+    done = all(libc.mallopt(param, value) == 1 for param, value in settings)
+    _LIBC = libc if done else None
+    return done
+
+
+@contextlib.contextmanager
+def heap_blocks():
+    """Inside (a training step, models/mixup.py's Classifier), glibc maps no block by itself: blocks over
+    32 MiB (an n-gram table's gradient, long batches' activations) come from its heap too, where the
+    step before freed them, instead of being mapped afresh and faulted in page by page. `configs/imdb_cnn
+    .yaml`'s step (128 x 304 words; a 171 MB table gradient) took 210-220 ms with them mapped, 155-160 ms
+    so, with no page fault (bench/RESULTS.md). Outside a step (evaluation, prediction) glibc maps them as
+    before, so they leave with the batch; `release_heap` hands the freed heap back after training. A heap
+    that cannot grow (the address space above it taken) still maps its next part: that fallback does not
+    count against M_MMAP_MAX. Does nothing where reuse_cpu_memory did not set glibc up, or with
+    KERASCLF_HEAP_STEPS=0 (blocks over 32 MiB mapped afresh in every step, as before; 0.1 GiB less peak
+    memory for that config)."""
+    if _LIBC is None or os.environ.get("KERASCLF_HEAP_STEPS") == "0":
+        yield
+        return
+    _LIBC.mallopt(M_MMAP_MAX, 0)
+    try:
+        yield
+    finally:
+        _LIBC.mallopt(M_MMAP_MAX, MMAP_MAX)
+
+
+def release_heap() -> None:
+    """Hand the heap's free pages back to the kernel (malloc_trim; after training, whose steps kept them)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def flush_denormals() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasclf import device
 from kerasclf.models.head import FusedLogits, PathState
 
 
@@ -67,6 +68,16 @@ class Classifier(keras.Model):
                 layer.state = self._mix
             if isinstance(layer, FusedLogits) and (self.path_loss > 0 or self.input_loss > 0):
                 layer.state = self._paths
+
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            device.release_heap()  # the freed memory the training steps kept (device.heap_blocks)
+
+    def train_step(self, *args, **kwargs):
+        with device.heap_blocks():  # on torch on a CPU: large blocks reused from step to step
+            return super().train_step(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
