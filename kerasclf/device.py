@@ -58,16 +58,20 @@ def reuse_cpu_memory() -> bool:
 
 @contextlib.contextmanager
 def heap_blocks():
-    """Inside (a training step, models/mixup.py's Classifier), glibc maps no block by itself: blocks over
-    32 MiB (an n-gram table's gradient, long batches' activations) come from its heap too, where the
-    step before freed them, instead of being mapped afresh and faulted in page by page. `configs/imdb_cnn
-    .yaml`'s step (128 x 304 words; a 171 MB table gradient) took 210-220 ms with them mapped, 155-160 ms
-    so, with no page fault (bench/RESULTS.md). Outside a step (evaluation, prediction) glibc maps them as
-    before, so they leave with the batch; `release_heap` hands the freed heap back after training. A heap
-    that cannot grow (the address space above it taken) still maps its next part: that fallback does not
-    count against M_MMAP_MAX. Does nothing where reuse_cpu_memory did not set glibc up, or with
-    KERASCLF_HEAP_STEPS=0 (blocks over 32 MiB mapped afresh in every step, as before; 0.1 GiB less peak
-    memory for that config)."""
+    """Inside (a training step: models/mixup.py's Classifier.train_step), glibc maps no block by itself:
+    blocks over 32 MiB (an n-gram table's gradient, long batches' activations) come from the main heap too,
+    where the step before freed them, instead of being mapped afresh and faulted in page by page.
+    `configs/imdb_cnn.yaml`'s step (full-IMDB batches of 64 at 600 words, a 171 MB table gradient): 150.3 ms
+    and 1,672 page faults with this, 189.7 ms and 62,739 without (`python bench/cpu_memory.py`,
+    bench/RESULTS.md); its CLI run 147 s against 185 s. Outside a step (evaluation, prediction) glibc maps
+    them as before, so they leave with the batch, and `release_heap` hands the freed heap back after `fit`:
+    0.1-0.3 GiB more peak memory for that config (2.45 against 2.32 GiB, 2.52 against 2.21 in the CLI runs).
+    Not covered: a data-parallel torch run (backend_fast's DDP step replaces train_step) and a `core`
+    sub-model trained alone on cached backbone features (a plain keras.Model). Threads other than the one
+    stepping keep glibc's arenas, which map blocks over 64 MiB. A heap that cannot grow (the address space
+    above it taken) still maps its next part: that fallback does not count against M_MMAP_MAX. Does nothing
+    where reuse_cpu_memory did not set glibc up, or with KERASCLF_HEAP_STEPS=0 (large blocks mapped in
+    every step, as before)."""
     if _LIBC is None or os.environ.get("KERASCLF_HEAP_STEPS") == "0":
         yield
         return
@@ -80,7 +84,7 @@ def heap_blocks():
 
 def release_heap() -> None:
     """Hand the heap's free pages back to the kernel (malloc_trim; after training, whose steps kept them)."""
-    if _LIBC is not None:
+    if _LIBC is not None and os.environ.get("KERASCLF_HEAP_STEPS") != "0":
         _LIBC.malloc_trim(0)
 
 

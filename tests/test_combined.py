@@ -28,7 +28,7 @@ def test_the_ngrams_config_reads_the_single_input_configs_inputs():
         configs / "imdb_nbsvm.yaml",
         overrides=[
             "inputs.0.encoder.filters=192",
-            "inputs.0.encoder.ngram_buckets=0",
+            "inputs.0.encoder.ngram_vocab=0",
             "inputs.0.encoder.embedding_dropout=0.1",
             "inputs.0.tokenizer.max_tokens=20000",
             "inputs.1.encoder.learning_rate=0.0005",
@@ -71,9 +71,9 @@ def test_every_encoder_type_in_one_model_trains_mixes_and_round_trips(tiny_bert,
     )
     run_dir = train(kerasclf.load_config(cfg_file), tmp_path / "runs")
     run = kerasclf.load_run(run_dir)
-    from kerasclf.models import nbsvm
+    from kerasclf.models.layers import find_layer
 
-    ratios = keras.ops.convert_to_numpy(nbsvm._find(run.model, "nb_nbsvm").ratios)
+    ratios = keras.ops.convert_to_numpy(find_layer(run.model, "nb_nbsvm").ratios)
     assert np.abs(ratios).max() > 0 and (ratios[0] == 0).all()  # set from the train rows, saved, reloaded
     # one λ and permutation for the whole model: every input's mixup layer shares the model's state
     from kerasclf.models.build import build_network

@@ -41,7 +41,8 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 
 
 def step_faults(**env) -> float:
-    clean = {k: v for k, v in os.environ.items() if k != "KERASCLF_REUSE_MEMORY" and not k.startswith("MALLOC_")}
+    ours = ("KERASCLF_REUSE_MEMORY", "KERASCLF_HEAP_STEPS")
+    clean = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("MALLOC_")}
     out = subprocess.run(
         [sys.executable, "-c", STEP_FAULTS],
         cwd=ROOT,

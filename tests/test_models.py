@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from harness import batch, check_saving, make, run, run_encoder_test
+from harness import batch, check_saving, make, run, run_encoder_test, run_model_test
 
 from kerasclf.config import load_config
 from kerasclf.models.build import build_network
@@ -13,7 +13,6 @@ ENCODERS = {
     "cnn": "{type: cnn, embedding_dim: 8, kernel_sizes: [2, 3], filters: 4}",
     "cnn_one_hot": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, embedding_dropout: 0.2}",
     "cnn_one_hot_ngrams": "{type: cnn, kernel_sizes: [1, 3], filters: 4, one_hot: true, ngram_buckets: 97}",
-    "cnn_one_hot_ngram_vocab": "{type: cnn, kernel_sizes: [2, 3], filters: 4, one_hot: true, ngram_vocab: 97}",
     "cnn_max_mean": "{type: cnn, embedding_dim: 8, kernel_sizes: [3], filters: 4, pooling: max_mean}",
     "lstm_bi_max": "{type: rnn, cell: lstm, embedding_dim: 8, units: 4, pooling: max}",
     "gru_last": "{type: rnn, cell: gru, embedding_dim: 8, units: 4, pooling: last}",
@@ -183,6 +182,31 @@ def test_counted_ngrams_are_the_most_frequent_pairs_and_the_triples_of_kept_pair
     assert list(many) == [23, 35, NgramVocab.EMPTY, NgramVocab.EMPTY]
 
 
+@pytest.mark.parametrize("ngrams", [{"ngram_buckets": 13}, {"ngram_vocab": 5}])
+def test_one_hot_conv_with_ngram_rows_but_no_window_of_2_or_3_reads_words_only(ngrams):
+    """Widths 1 and 4 read no n-gram (config validation refuses it; the layer alone builds and reads words)."""
+    from kerasclf.models import layers
+
+    ids = batch(n=3, length=8, vocab=11)
+    plain, conv = layers.OneHotConv(11, [1, 4], 3), layers.OneHotConv(11, [1, 4], 3, **ngrams)
+    plain.build(ids.shape)
+    conv.build(ids.shape)
+    assert conv.table.shape == plain.table.shape
+    conv.table.assign(plain.table)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(conv(ids)), keras.ops.convert_to_numpy(plain(ids)), atol=1e-6)
+
+
+def test_the_largest_ngram_vocabulary_validation_allows_builds_and_keys_stay_in_int32():
+    from kerasclf.models.ngrams import NgramVocab, count_ngrams
+
+    most = (2**31 - 1) // 10_000  # the config's limit at 10,000 words (tests/test_config.py)
+    NgramVocab(10_000, most, 3)
+    with pytest.raises(ValueError, match="ngram vocabulary"):
+        NgramVocab(10_000, most + 1, 3)
+    pairs, triples = count_ngrams(np.array([[9_999, 9_999, 9_999]]), 10_000, 2, 3)
+    assert pairs[0] == 9_999 * 10_000 + 9_999 and triples[0] == 0 * 10_000 + 9_999  # the last pair's row is 0
+
+
 @pytest.mark.parametrize("path", ["torch", "portable"])
 def test_one_hot_conv_adds_each_windows_counted_word_pair_or_triple(path, monkeypatch):
     """With ngram_vocab, `adapt` counts the training texts' pairs and triples; a window of 2 (3) words then
@@ -260,6 +284,7 @@ def test_a_built_model_counts_its_ngrams_in_the_training_rows_and_keeps_them_in_
         np.testing.assert_array_equal(got, want)
     assert (keys[0] < NgramVocab.EMPTY).all() and (np.diff(keys[0]) > 0).all()  # 300 distinct pairs, sorted
     x = {cfg.inputs[0].name: data.arrays["test"][cfg.inputs[0].name][:8]}
+    run_model_test(model, x, tmp_path)  # padding changes nothing, each text alone gets what it gets in the batch
     again = check_saving(model, x, tmp_path)
     for v, k in zip(again.get_layer(layer.name).ngram_keys, keys):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), k)
@@ -333,6 +358,32 @@ def test_fused_adamw_step_equals_keras_adamw(monkeypatch):
     keras.utils.set_random_seed(1)
     start = build_network(cfg, {"review": 50}, 2).get_weights()
     assert any(not np.allclose(s, w) for s, w in zip(start, weights[0]))
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_fused_clipping_scales_a_gradient_over_clipnorm_and_leaves_one_within_it(device):
+    """On a CPU the fused clipping skips gradients within clipnorm (their scale would be exactly 1); every
+    gradient ends as Keras' own per-variable clipping gives it, NaN norms included. `meta` stands for any
+    non-CPU device: there every gradient is scaled, with no look at its norm."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("the fused step is torch's")
+    import torch
+
+    from kerasclf.models.compile import MultiRateAdamW
+
+    optimizer = MultiRateAdamW(clipnorm=1.0)
+    if device == "meta":
+        grads = [torch.ones(4, device="meta")]
+        assert optimizer._clip_gradients(grads)[0].device.type == "meta"
+        return
+    grads = [torch.full((4,), 0.25), torch.full((4,), 3.0), torch.tensor([1.0, float("nan")])]
+    norms = [float(torch.linalg.vector_norm(g)) for g in grads]
+    assert norms[0] < 1.0 < norms[1]
+    expected = [g * 1.0 / max(n, 1.0) for g, n in zip(grads, norms)]
+    got = optimizer._clip_gradients([g.clone() for g in grads])
+    torch.testing.assert_close(got[0], expected[0], rtol=0, atol=0)  # untouched
+    torch.testing.assert_close(got[1], torch.full((4,), 0.5))
+    assert torch.isnan(got[2]).all()  # as Keras: a NaN norm makes the whole gradient NaN
 
 
 def test_word_dropout_replaces_words_with_unk_only_while_training():

@@ -27,6 +27,9 @@ log = logging.getLogger("kerasclf")
 
 
 def build_network(cfg: Config, vocab_sizes: dict[str, int], num_classes: int) -> keras.Model:
+    """The uncompiled network of `cfg`, not yet adapted to training rows: the encoders with an `adapt`
+    (NBSVM's log-count ratios, a one-hot CNN's `ngram_vocab` keys) get theirs in `build_model`; built
+    here alone, NBSVM scores nothing and the CNN's windows read their words only."""
     mixup = cfg.train.mixup_alpha > 0
     branches = [inp for inp in cfg.inputs if inp.pretrained]
     core_inputs, features, wide = {}, {}, {}

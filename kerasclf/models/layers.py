@@ -216,8 +216,9 @@ class OneHotConv(keras.layers.Layer):
             variable.assign(keys)
 
     def _ngram_rows(self) -> int:
-        per_width = self.hash.prime if self.ngram_buckets else self.ngram_vocab
-        return per_width * len(self.ngram_widths) if self.ngram_widths else 0
+        if not self.ngram_widths:
+            return 0
+        return (self.hash.prime if self.ngram_buckets else self.ngram_vocab) * len(self.ngram_widths)
 
     def _ngram_rows_of(self, ids) -> list:
         """[(row, real)] of the pairs (and triples) ending at each position: hashed or counted."""

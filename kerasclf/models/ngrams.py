@@ -100,13 +100,14 @@ class NgramVocab:
     with max_features keeps n-grams: the `size` most frequent pairs of the training texts each have a row
     of their own, as do the `size` most frequent triples; any other n-gram has none (as one in padding).
     Hashing (NgramHash) shares each row among every n-gram that falls in it (IMDB's 22,500 training
-    reviews hold 830,000 distinct pairs and 1.6 million triples for 65,521 rows each); counted rows go
+    reviews hold 830,000 distinct pairs for 65,521 rows, and 1.6 million triples that start with one of the
+    65,521 most frequent pairs, more in all); counted rows go
     to the n-grams seen often enough to learn from (there: 10 and 8 times or more) and to nothing else.
 
     A pair (a, b) is keyed a * vocab_size + b; a triple (a, b, c) by its first pair's row, (row of (a, b))
     * vocab_size + c, so a triple whose first pair has no row has none either (a triple is never more
-    frequent than its first pair). Both stay in int32 for vocab_size <= NGRAM_MAX_VOCAB and size *
-    vocab_size < 2**31. The keys, sorted, are the layer's weights (`pair_keys`, `triple_keys`: saved
+    frequent than its first pair). Both stay in int32, under EMPTY, for vocab_size <= NGRAM_MAX_VOCAB and
+    size * vocab_size < 2**31. The keys, sorted, are the layer's weights (`pair_keys`, `triple_keys`: saved
     with the model, set from the training ids by `count_ngrams`); a row is a key's place among them.
     """
 
@@ -117,8 +118,9 @@ class NgramVocab:
             raise ValueError(
                 f"counted word n-grams are keyed in int32: at most {NGRAM_MAX_VOCAB} words, got {vocab_size}"
             )
-        if not 1 <= size < 2**31 // max(vocab_size, 1):
-            raise ValueError(f"ngram vocabulary: expected 1..{2**31 // max(vocab_size, 1) - 1} n-grams, got {size}")
+        most = (2**31 - 1) // max(vocab_size, 1)  # the largest triple key, size * vocab_size - 1, under EMPTY
+        if not 1 <= size <= most:
+            raise ValueError(f"ngram vocabulary: expected 1..{most} n-grams, got {size}")
         self.vocab_size, self.size, self.order = int(vocab_size), int(size), int(order)
 
     def rows(self, ids, pair_keys, triple_keys=None) -> list:
