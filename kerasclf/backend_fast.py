@@ -227,11 +227,10 @@ class FusedAdamW:
                 if g is None:
                     continue
                 norm = torch.linalg.vector_norm(g)
-                if g.device.type == "cpu":
-                    if not float(norm) <= self.clipnorm:  # a NaN norm scales too: all NaN, as Keras' own
-                        g.mul_(self.clipnorm / norm)
-                else:
+                if g.device.type != "cpu":
                     g.mul_(self.clipnorm / torch.clamp(norm, min=self.clipnorm))
+                elif not float(norm) <= self.clipnorm:  # a NaN norm scales too: all NaN, as Keras' own
+                    g.mul_(self.clipnorm / norm)
         return grads
 
     def _apply_weight_decay(self, variables):
