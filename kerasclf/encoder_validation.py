@@ -24,42 +24,30 @@ def validate_cnn(inp, where: str) -> None:
     _at_least(enc, where, ("embedding_dim", "filters"))
     if not enc.kernel_sizes or min(enc.kernel_sizes) < 1:
         raise UserError(f"{where}.encoder.kernel_sizes: expected a non-empty list of integers >= 1")
-    if enc.ngram_buckets and not enc.one_hot:
+    if enc.ngram_vocab and enc.ngram_buckets:
         raise UserError(
-            f"{where}.encoder.ngram_buckets: n-gram rows are added to one-hot windows; expected 0 "
-            f"with one_hot: false, got {enc.ngram_buckets}"
+            f"{where}.encoder.ngram_vocab: counted n-gram rows replace hashed ones; expected ngram_buckets 0 "
+            f"beside it, got {enc.ngram_buckets}"
         )
-    if enc.ngram_buckets and not {2, 3} & set(enc.kernel_sizes):
-        raise UserError(
-            f"{where}.encoder.ngram_buckets: only windows of 2 or 3 words read a hashed n-gram; expected "
-            f"kernel_sizes with 2 or 3, got {enc.kernel_sizes}"
-        )
-    if enc.ngram_vocab:
+    for key, gram in (("ngram_buckets", "a hashed n-gram"), ("ngram_vocab", "an n-gram")):  # n-gram rows
+        if getattr(enc, key) and not enc.one_hot:
+            raise UserError(
+                f"{where}.encoder.{key}: n-gram rows are added to one-hot windows; expected 0 "
+                f"with one_hot: false, got {getattr(enc, key)}"
+            )
+        if getattr(enc, key) and not {2, 3} & set(enc.kernel_sizes):
+            raise UserError(
+                f"{where}.encoder.{key}: only windows of 2 or 3 words read {gram}; expected "
+                f"kernel_sizes with 2 or 3, got {enc.kernel_sizes}"
+            )
+    if enc.ngram_vocab:  # the vocabulary's own size (validation.validate_ngrams checks the words')
         _validate_ngram_vocab(inp, where)
 
 
 def _validate_ngram_vocab(inp, where: str) -> None:
-    """Counted n-gram rows: on one-hot windows of 2 or 3, not beside hashed ones, keys within int32."""
+    """Counted n-gram rows: triples keyed within int32."""
     enc, key = inp.encoder, f"{where}.encoder.ngram_vocab"
-    if enc.ngram_buckets:
-        raise UserError(
-            f"{key}: counted n-gram rows replace hashed ones; expected ngram_buckets 0 beside it, "
-            f"got {enc.ngram_buckets}"
-        )
-    if not enc.one_hot:
-        raise UserError(f"{key}: n-gram rows are added to one-hot windows; expected 0 with one_hot: false")
-    if not {2, 3} & set(enc.kernel_sizes):
-        raise UserError(
-            f"{key}: only windows of 2 or 3 words read an n-gram; expected kernel_sizes with 2 or 3, "
-            f"got {enc.kernel_sizes}"
-        )
-    words = inp.tokenizer.max_tokens
-    if words > NGRAM_MAX_VOCAB:
-        raise UserError(
-            f"{where}.tokenizer.max_tokens: with ngram_vocab (word n-grams keyed in int32), expected at most "
-            f"{NGRAM_MAX_VOCAB}, got {words}"
-        )
-    most = (2**31 - 1) // words
+    most = (2**31 - 1) // inp.tokenizer.max_tokens
     if not 1 <= enc.ngram_vocab <= most:
         raise UserError(
             f"{key}: expected 0 (off) or 1..{most} n-grams (triples are keyed in int32), got {enc.ngram_vocab}"

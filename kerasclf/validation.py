@@ -241,22 +241,23 @@ def validate_init_from(inp, where: str) -> None:
 
 
 def validate_ngrams(inp, where: str) -> None:
-    """Hashed word n-grams (the transformers' ngram_buckets): rows to hash into, pair ids within int32."""
-    buckets = getattr(inp.encoder, "ngram_buckets", 0)
+    """Word n-grams, hashed (ngram_buckets: rows to hash into) or counted (the one-hot CNN's ngram_vocab):
+    pair ids within int32."""
+    buckets, counted = getattr(inp.encoder, "ngram_buckets", 0), getattr(inp.encoder, "ngram_vocab", 0)
     if getattr(inp.encoder, "ngram_order", 2) != 2 and not buckets:
         raise UserError(
             f"{where}.encoder.ngram_order: {inp.encoder.ngram_order} needs ngram_buckets > 0 "
             f"(the rows its n-grams are hashed into), got ngram_buckets {buckets}"
         )
-    if not buckets:
+    if not (buckets or counted):
         return
     max_tokens = inp.tokenizer.max_tokens
     if max_tokens > NGRAM_MAX_VOCAB:
+        how = "ngram_buckets (word n-grams hashed in int32)" if buckets else "ngram_vocab (word n-grams keyed in int32)"
         raise UserError(
-            f"{where}.tokenizer.max_tokens: with ngram_buckets (word n-grams hashed in int32), "
-            f"expected at most {NGRAM_MAX_VOCAB}, got {max_tokens}"
+            f"{where}.tokenizer.max_tokens: with {how}, expected at most {NGRAM_MAX_VOCAB}, got {max_tokens}"
         )
-    if not 2 <= buckets <= max_tokens**2:
+    if buckets and not 2 <= buckets <= max_tokens**2:
         raise UserError(
             f"{where}.encoder.ngram_buckets: expected 0 (off) or 2..{max_tokens**2} "
             f"rows (at most max_tokens squared), got {buckets}"

@@ -470,6 +470,15 @@ def test_ngram_buckets_are_validated_against_the_vocabulary():
         load_config(overrides=["inputs.0.encoder={type: transformer, ngram_order: 3}"])
     with pytest.raises(UserError, match=r"inputs\.0\.encoder\.ngram_order: expected one of 2, 3, got 4"):
         load_config(overrides=["inputs.0.encoder={type: transformer, ngram_buckets: 64, ngram_order: 4}"])
+    with pytest.raises(
+        UserError, match=r"inputs\.0\.tokenizer\.max_tokens: with ngram_vocab .* at most 46340, got 50000$"
+    ):
+        load_config(
+            overrides=[
+                "inputs.0.encoder={type: cnn, one_hot: true, kernel_sizes: [2], ngram_vocab: 1000}",
+                "inputs.0.tokenizer.max_tokens=50000",
+            ]
+        )
 
 
 def test_a_bag_with_its_own_learning_rate_steps_its_variables_at_that_multiple():

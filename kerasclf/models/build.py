@@ -106,8 +106,8 @@ def adapt_to_train(model: keras.Model, cfg: Config, data) -> None:
         encoder = None if inp.pretrained else registry.get(inp.encoder.type)
         if hasattr(encoder, "adapt"):
             start, ids = time.perf_counter(), data.arrays["train"][inp.name]
-            encoder.adapt(model, inp, ids, np.asarray(data.raw.train.labels))
-            log.info(f"{inp.name}: adapted to the {len(ids):,} train rows ({time.perf_counter() - start:.1f} s)")
+            if encoder.adapt(model, inp, ids, np.asarray(data.raw.train.labels)):
+                log.info(f"{inp.name}: adapted to the {len(ids):,} train rows ({time.perf_counter() - start:.1f} s)")
 
 
 def backbone_learning_rates(model: keras.Model, cfg: Config) -> list[tuple[list, float]]:

@@ -70,7 +70,10 @@ def encode(x, mask, inp: InputConfig):
     return keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(h) if cfg.dropout else h
 
 
-def adapt(model: keras.Model, inp: InputConfig, ids, labels) -> None:
-    """With ngram_vocab: the n-grams that get rows, counted in the training rows' ids (build.adapt_to_train)."""
-    if inp.encoder.one_hot and inp.encoder.ngram_vocab:
-        find_layer(model, f"{inp.name}_embedding").adapt(ids)
+def adapt(model: keras.Model, inp: InputConfig, ids, labels) -> bool:
+    """With ngram_vocab: the n-grams that get rows, counted in the training rows' ids (build.adapt_to_train).
+    Whether there were any to count."""
+    if not (inp.encoder.one_hot and inp.encoder.ngram_vocab):
+        return False
+    find_layer(model, f"{inp.name}_embedding").adapt(ids)
+    return True

@@ -185,10 +185,13 @@ class OneHotConv(keras.layers.Layer):
         self.ngram_widths = (
             [k for k in self.kernel_sizes if k in (2, 3)] if self.ngram_buckets or self.ngram_vocab else []
         )
+        self.rows_per_width = 0  # n-gram rows per width 2 or 3
         if self.ngram_widths and self.ngram_buckets:
             self.hash = NgramHash(vocab_size, self.ngram_buckets, max(self.ngram_widths))
+            self.rows_per_width = self.hash.prime
         elif self.ngram_widths:
             self.vocab = NgramVocab(vocab_size, self.ngram_vocab, max(self.ngram_widths))
+            self.rows_per_width = self.ngram_vocab
 
     def build(self, input_shape):
         # W_k for each width in turn, as (vocab * k, filters): row v * k + j holds offset j's weights for
@@ -216,9 +219,7 @@ class OneHotConv(keras.layers.Layer):
             variable.assign(keys)
 
     def _ngram_rows(self) -> int:
-        if not self.ngram_widths:
-            return 0
-        return (self.hash.prime if self.ngram_buckets else self.ngram_vocab) * len(self.ngram_widths)
+        return self.rows_per_width * len(self.ngram_widths)
 
     def _ngram_rows_of(self, ids) -> list:
         """[(row, real)] of the pairs (and triples) ending at each position: hashed or counted."""
@@ -253,7 +254,7 @@ class OneHotConv(keras.layers.Layer):
                 real = ops.pad(real[:, end:], [(0, 0), (0, end)])
                 gram = ops.where(real, ngram_start + index, pad_row)
                 rows = ops.concatenate([rows, ops.expand_dims(gram, -1)], axis=-1)
-                ngram_start += self._ngram_rows() // len(self.ngram_widths)
+                ngram_start += self.rows_per_width
             bags.append(ops.pad(rows, [(0, 0), (0, 0), (0, widest - rows.shape[-1])], constant_values=pad_row))
             start += self.vocab_size * k
         index = bags[0] if len(bags) == 1 else ops.stack(bags, axis=2)  # (B, L[, widths], widest)

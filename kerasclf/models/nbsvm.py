@@ -104,7 +104,7 @@ def encode(x, mask, inp: InputConfig):
     return MaskedPool("sum", name=f"{inp.name}_pool")(x, mask)
 
 
-def adapt(model: keras.Model, inp: InputConfig, ids: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> None:
+def adapt(model: keras.Model, inp: InputConfig, ids: np.ndarray, labels: np.ndarray, chunk: int = 1024) -> bool:
     """Set the input's log-count ratios from the training rows: per class c (one against the rest),
     r = log((alpha + count_c) / |alpha + count_c|_1) - log((alpha + count_rest) / |...|_1), where count_c[f] is
     how many texts of class c hold feature f (Wang & Manning 2012, eq. 2) and the norms run over every row
@@ -128,6 +128,7 @@ def adapt(model: keras.Model, inp: InputConfig, ids: np.ndarray, labels: np.ndar
     if layer.folds:
         tables = [_ratios(counts.sum(0) - counts[k], totals.sum(0) - totals[k], alpha) for k in range(parts)]
         layer.fold_ratios.assign(np.concatenate(tables))
+    return True
 
 
 def _ratios(counts: np.ndarray, totals: np.ndarray, alpha: float) -> np.ndarray:

@@ -5,7 +5,8 @@ An encoder module has two functions, so that mixup can sit between them:
     encode(x, mask, inp)        -> features       vectors -> one feature vector per text
 (`inp` is the input's InputConfig: its name, max_length and encoder settings.) A module may also have
     PER_CLASS = True                            embed also takes classes=, the number of classes
-    adapt(model, inp, ids, labels)              set weights from the training rows (build_model calls it)
+    adapt(model, inp, ids, labels) -> bool      set weights from the training rows (build_model calls it);
+                                                whether this input had any to set
 """
 
 from __future__ import annotations
